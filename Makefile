@@ -1,0 +1,77 @@
+# mmrec: `make book` (the main job) and `make test`. Both create .venv when absent.
+# Other targets: lab, notebooks, nbval, unit, lint, labs, clean.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+NB     ?= $(sort $(wildcard notebooks/[0-9A]*.ipynb))
+BOOK_HTML := book/_build/html/index.html
+
+# Stored notebook outputs must not depend on a terminal: no progress bars, no TF C++ logs.
+export MMREC_PROGRESS ?= 0
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONHASHSEED ?= 0
+export MPLBACKEND ?= Agg
+
+# The flags that make executed notebooks comparable by nbval (see README, Troubleshooting).
+NB_EXEC_FLAGS := --to notebook --execute --inplace \
+	--ExecutePreprocessor.timeout=1800 \
+	--NotebookClient.extra_arguments="['--IPKernelApp.capture_fd_output=False']"
+NBVAL_FLAGS := --nbval --nbval-current-env --nbval-cell-timeout=1800 \
+	--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+.PHONY: help install book book-stored test unit lint nbval notebooks lab labs mathjax clean
+
+help:
+	@echo "make book   - set up .venv, execute the notebooks, build the HTML book"
+	@echo "make test   - set up .venv, ruff, unit tests, nbval, book from stored outputs"
+	@echo "make lab    - JupyterLab on notebooks/"
+	@echo "make notebooks [NB=notebooks/02_...ipynb] - re-execute notebooks in place"
+	@echo "make labs   - regenerate the student versions in labs/"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements-nodeps.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	@touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check mmrec_lib tests benchmarks tools notebooks
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -q
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest $(NBVAL_FLAGS) $(NB)
+
+notebooks: $(STAMP)
+	$(BIN)/jupyter nbconvert $(NB_EXEC_FLAGS) $(NB)
+
+test: $(STAMP)
+	$(MAKE) lint
+	$(MAKE) unit
+	$(MAKE) nbval
+	$(MAKE) book-stored
+
+mathjax: $(STAMP)
+	$(BIN)/python tools/book.py mathjax
+
+# The main job: execute every notebook (cached: only changed ones re-run) and build.
+book: $(STAMP) mathjax
+	$(BIN)/python tools/book.py build --execute
+	@echo "The book is at $(abspath $(BOOK_HTML))"
+
+# The book from the outputs stored in the notebooks (what `make test` builds).
+book-stored: $(STAMP) mathjax
+	$(BIN)/python tools/book.py build
+	@echo "The book is at $(abspath $(BOOK_HTML))"
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf book/_build book/_static/mathjax .pytest_cache
