@@ -12,7 +12,6 @@ BOOK_HTML := book/_build/html/index.html
 export MMREC_PROGRESS ?= 0
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
-export MPLBACKEND ?= Agg
 
 # The flags that make executed notebooks comparable by nbval (see README, Troubleshooting).
 NB_EXEC_FLAGS := --to notebook --execute --inplace \

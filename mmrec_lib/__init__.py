@@ -5,9 +5,32 @@ from mmrec_lib._env import configure_keras as _configure_keras
 # This must run before anything imports TensorFlow (see DESIGN.md, Library rules).
 _configure_keras()
 
+import importlib  # noqa: E402
+
 from mmrec_lib import errors  # noqa: E402
 from mmrec_lib.utils import data_dir, set_seed  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["errors", "set_seed", "data_dir", "__version__"]
+# Stage modules load on first use (`mm.text`, `mm.metrics`, ...), so that
+# `import mmrec_lib` stays fast and does not import TensorFlow.
+_SUBMODULES = {
+    "datasets", "text", "audio", "vision", "interactions", "splits", "interest",
+    "similarity", "metrics", "evaluation", "fusion", "models", "utils",
+}
+_LAZY_FUNCTIONS = {"evaluate": "evaluation"}
+
+__all__ = ["errors", "set_seed", "data_dir", "evaluate", "__version__", *sorted(_SUBMODULES)]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"mmrec_lib.{name}")
+    if name in _LAZY_FUNCTIONS:
+        module = importlib.import_module(f"mmrec_lib.{_LAZY_FUNCTIONS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'mmrec_lib' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _SUBMODULES | set(_LAZY_FUNCTIONS))

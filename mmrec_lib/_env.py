@@ -38,7 +38,7 @@ def configure_keras() -> None:
         return
     # tf.keras is resolved lazily on first access: if nobody touched it yet, the
     # variables set above still take effect.
-    if "keras.src" in sys.modules or not _keras_module_name(tf).startswith("tf_keras"):
+    if not _keras_module_name(tf).startswith("tf_keras"):
         raise EnvironmentError(_ADVICE)
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "atomic_path",
     "atomic_dir",
     "progress",
+    "check_is_fitted",
     "DATA_DIR_ENV",
 ]
 
@@ -132,3 +133,22 @@ def progress(iterable: Iterable, *, total: int | None = None, desc: str | None =
     if disable is None:
         disable = os.environ.get("MMREC_PROGRESS", "1") == "0"
     return tqdm(iterable, total=total, desc=desc, disable=disable, leave=False)
+
+
+def check_is_fitted(estimator, attributes: str | list[str] | None = None) -> None:
+    """Raise :class:`mmrec_lib.errors.NotFittedError` if ``estimator`` was not fitted.
+
+    Same rule as scikit-learn's ``check_is_fitted`` (trailing-underscore
+    attributes), but the error is mmrec's and names the estimator.
+    """
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+    from sklearn.utils.validation import check_is_fitted as sklearn_check_is_fitted
+
+    from mmrec_lib.errors import NotFittedError
+
+    try:
+        sklearn_check_is_fitted(estimator, attributes)
+    except SklearnNotFittedError as error:
+        raise NotFittedError(
+            f"This {type(estimator).__name__} is not fitted yet: call fit(...) before using it."
+        ) from error

@@ -1,0 +1,43 @@
+"""Shared pytest fixtures for the mmrec_lib unit tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import mmrec_lib  # noqa: F401  (sets the Keras 2 environment before any TensorFlow import)
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_ML100K = REPO.parent / "shared" / "datasets" / "ml-100k"
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """An empty, writable MMREC_DATA_DIR for one test."""
+    folder = tmp_path / "mmrec-cache"
+    folder.mkdir()
+    monkeypatch.setenv("MMREC_DATA_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def movielens_100k_dir(tmp_path_factory) -> Path:
+    """A writable copy of the full MovieLens-100k folder, or skip when it is absent.
+
+    Looks in $MMREC_DATA_DIR/ml-100k, then ../shared/datasets/ml-100k (read-only in CI,
+    so it is copied, never used in place).
+    """
+    candidates = []
+    if os.environ.get("MMREC_DATA_DIR"):
+        candidates.append(Path(os.environ["MMREC_DATA_DIR"]) / "ml-100k")
+    candidates.append(SHARED_ML100K)
+    for source in candidates:
+        if (source / "u.data").is_file():
+            target = tmp_path_factory.mktemp("ml") / "ml-100k"
+            shutil.copytree(source, target)
+            return target
+    pytest.skip("MovieLens-100k is not available on this machine")
