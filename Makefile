@@ -69,6 +69,9 @@ book-stored: $(STAMP) mathjax
 	$(BIN)/python tools/book.py build
 	@echo "The book is at $(abspath $(BOOK_HTML))"
 
+labs: $(STAMP)
+	$(BIN)/python tools/make_labs.py
+
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
