@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 	@touch $@
 
 lint: $(STAMP)
-	$(BIN)/ruff check mmrec_lib tests benchmarks tools notebooks
+	$(BIN)/ruff check $(wildcard mmrec_lib tests benchmarks tools notebooks)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -q

@@ -41,3 +41,16 @@ def movielens_100k_dir(tmp_path_factory) -> Path:
             shutil.copytree(source, target)
             return target
     pytest.skip("MovieLens-100k is not available on this machine")
+
+
+@pytest.fixture(scope="session")
+def miniclips_tiny(tmp_path_factory):
+    """MiniClips ``size="tiny"`` (60 items, 40 users), built once per session in a temp cache.
+
+    The environment is not changed: the set is built with ``data_dir=<temp folder>``; its
+    folder is ``ds.root``.
+    """
+    from mmrec_lib.datasets import miniclips
+
+    folder = tmp_path_factory.mktemp("miniclips-cache")
+    return miniclips.load_miniclips(size="tiny", data_dir=folder, seed=0)
