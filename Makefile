@@ -20,7 +20,7 @@ NB_EXEC_FLAGS := --to notebook --execute --inplace \
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-cell-timeout=1800 \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: help install book book-stored test unit lint nbval notebooks lab labs mathjax clean
+.PHONY: help install book book-stored browser-test test unit lint nbval notebooks lab labs mathjax clean
 
 help:
 	@echo "make book   - set up .venv, execute the notebooks, build the HTML book"
@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(wildcard mmrec_lib tests benchmarks tools notebooks)
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q --ignore=tests/browser
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest $(NBVAL_FLAGS) $(NB)
@@ -55,6 +55,11 @@ test: $(STAMP)
 	$(MAKE) unit
 	$(MAKE) nbval
 	$(MAKE) book-stored
+	$(MAKE) browser-test
+
+# Headless Chromium visits every chapter of the built book (skipped without Chromium).
+browser-test: $(STAMP)
+	$(BIN)/python -m pytest tests/browser -q -rs
 
 mathjax: $(STAMP)
 	$(BIN)/python tools/book.py mathjax

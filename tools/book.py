@@ -33,18 +33,23 @@ def copy_mathjax() -> Path:
 
 def build(execute: bool) -> Path:
     config = BOOK / "_config.yml"
-    with tempfile.TemporaryDirectory() as tmp:
-        if execute:
-            # Same book, executed with jupyter-cache: only notebooks whose code
-            # changed since the last build are re-run.
-            text = config.read_text().replace('execute_notebooks: "off"',
-                                              'execute_notebooks: "cache"')
-            config = Path(tmp) / "_config.yml"
-            config.write_text(text)
-        command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(REPO),
-                   "--config", str(config), "--toc", str(BOOK / "_toc.yml"),
-                   "--path-output", str(BOOK), "--keep-going"]
+    if execute:
+        # Same book, executed with jupyter-cache: only notebooks whose code changed
+        # since the last build are re-run. The variant config sits beside the real
+        # one because paths in it (local extensions) are relative to its folder.
+        text = config.read_text()
+        if 'execute_notebooks: "off"' not in text:
+            sys.exit(f"{config} must contain 'execute_notebooks: \"off\"'")
+        config = BOOK / ".config-execute.yml"
+        config.write_text(text.replace('execute_notebooks: "off"', 'execute_notebooks: "cache"'))
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(REPO),
+               "--config", str(config), "--toc", str(BOOK / "_toc.yml"),
+               "--path-output", str(BOOK), "--keep-going"]
+    try:
         subprocess.run(command, check=True, cwd=REPO)
+    finally:
+        if execute:
+            config.unlink(missing_ok=True)
     index = BOOK / "_build" / "html" / "index.html"
     if not index.is_file():
         sys.exit(f"the book build did not produce {index}")

@@ -1,0 +1,109 @@
+"""Browser test of the built book: every chapter loads cleanly in headless Chromium.
+
+Run by `make test` after the book is built (`make browser-test`); skipped when Chromium
+or ChromeDriver is not installed (`.ci/run` installs them in CI). The network is not
+needed: the book is served from loopback and MathJax from the book itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+HTML = REPO / "book" / "_build" / "html"
+SCREENSHOTS = REPO / "book" / "_build" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="headless Chromium and ChromeDriver are not installed")
+
+
+def chapter_pages() -> list[str]:
+    toc = yaml.safe_load((REPO / "book" / "_toc.yml").read_text())
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        pages += [chapter["file"] for chapter in part["chapters"]]
+    return pages
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not (HTML / "index.html").is_file():
+        pytest.fail(f"{HTML / 'index.html'} is missing: build the book first (make book-stored)")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="mmrec-chromium-")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,1600", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+WAIT_FOR_MATHJAX = """
+const done = arguments[arguments.length - 1];
+if (!window.MathJax || !MathJax.startup) { done("no-mathjax"); return; }
+MathJax.startup.promise.then(() => done("typeset")).catch(e => done("error: " + e));
+"""
+
+IMAGES = """
+return Array.from(document.images).map(img => [img.currentSrc || img.src, img.complete,
+                                               img.naturalWidth]);
+"""
+
+
+@pytest.mark.parametrize("page", chapter_pages())
+def test_chapter_page_loads_with_images_and_math(page, server, browser):
+    browser.get(f"{server}/{page}.html")
+    browser.set_script_timeout(60)
+    state = browser.execute_async_script(WAIT_FOR_MATHJAX)
+    assert state == "typeset", f"{page}: MathJax did not finish ({state})"
+    source = (HTML / f"{page}.html").read_text()
+    if 'class="math' in source:
+        typeset = browser.execute_script("return document.querySelectorAll('mjx-container').length")
+        assert typeset > 0, f"{page}: the page has formulas but none was typeset"
+    images = browser.execute_script(IMAGES)
+    broken = [src for src, complete, width in images if not complete or width == 0]
+    assert not broken, f"{page}: images that did not decode: {broken}"
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, f"{page}: console errors: {errors}"
+    if page == chapter_pages()[1]:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(SCREENSHOTS / "first_chapter.png"))
+
+
+def test_formulas_render_without_network(server, browser):
+    """The intro's formula is typeset from the local MathJax copy, no CDN involved."""
+    source = (HTML / f"{chapter_pages()[0]}.html").read_text()
+    assert "cdn.jsdelivr.net" not in source and "_static/mathjax/tex-chtml.js" in source
+    browser.get(f"{server}/{chapter_pages()[0]}.html")
+    assert browser.execute_async_script(WAIT_FOR_MATHJAX) == "typeset"
+    assert browser.execute_script("return document.querySelectorAll('mjx-container').length") > 0
