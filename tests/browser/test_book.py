@@ -85,9 +85,11 @@ def test_chapter_page_loads_with_images_and_math(page, server, browser):
     browser.get(f"{server}/{page}.html")
     browser.set_script_timeout(60)
     state = browser.execute_async_script(WAIT_FOR_MATHJAX)
-    assert state == "typeset", f"{page}: MathJax did not finish ({state})"
     source = (HTML / f"{page}.html").read_text()
+    # Sphinx loads MathJax only on pages that have formulas.
+    assert state in ("typeset", "no-mathjax"), f"{page}: MathJax failed ({state})"
     if 'class="math' in source:
+        assert state == "typeset", f"{page}: MathJax did not finish ({state})"
         typeset = browser.execute_script("return document.querySelectorAll('mjx-container').length")
         assert typeset > 0, f"{page}: the page has formulas but none was typeset"
     images = browser.execute_script(IMAGES)
