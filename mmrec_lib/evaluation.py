@@ -1,0 +1,271 @@
+"""One-call evaluation of an interest model on a split, with bootstrap confidence intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from mmrec_lib import metrics as _metrics
+from mmrec_lib.errors import DataError, ParameterError
+from mmrec_lib.interactions import ITEM_COL, USER_COL, check_interactions
+from mmrec_lib.splits import Split
+from mmrec_lib.utils import check_is_fitted
+
+__all__ = ["evaluate", "recommend_for_evaluation", "METRICS", "DEFAULT_METRICS"]
+
+#: Every metric name :func:`evaluate` understands.
+METRICS = ("precision", "recall", "ndcg", "map", "map_relevant", "hit_rate", "mrr", "auc",
+           "coverage", "novelty", "diversity", "arp", "gini")
+#: What :func:`evaluate` reports when ``metrics`` is not given.
+DEFAULT_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr", "coverage",
+                   "novelty", "gini")
+
+_RANKING_VALUES = {
+    "precision": _metrics._precision_values,
+    "recall": _metrics._recall_values,
+    "ndcg": _metrics._ndcg_values,
+    "map": _metrics._map_values,
+    "map_relevant": lambda hits, num, k: _metrics._map_values(hits, num, k, "relevant"),
+    "hit_rate": _metrics._hit_rate_values,
+    "mrr": _metrics._mrr_values,
+}
+
+
+def _as_split(split) -> Split:
+    if isinstance(split, Split):
+        return split
+    if isinstance(split, (tuple, list)) and len(split) in (2, 3):
+        frames = list(split)
+        for frame in frames:
+            check_interactions(frame)
+        if len(frames) == 2:
+            train, test = frames
+            validation = train.iloc[:0]
+        else:
+            train, validation, test = frames
+        return Split(train, validation, test, kind="given")
+    raise ParameterError("split must be a mmrec_lib.splits.Split or a (train, test) / "
+                         f"(train, validation, test) tuple of DataFrames, got {type(split).__name__}")
+
+
+def recommend_for_evaluation(
+    model,
+    split,
+    k: int = 10,
+    *,
+    on: Literal["test", "validation"] = "test",
+    remove_seen: bool = True,
+    user_block: int = 512,
+    with_auc: bool = False,
+) -> dict:
+    """Score the evaluated users in blocks and keep their top-``k`` lists.
+
+    Introduced in chapter 06. The evaluated users are those in the target frame
+    (``split.test`` or ``split.validation``) that the model knows, as in
+    Recommenders (users present in both truth and predictions). With
+    ``remove_seen`` the items a user has in ``train`` (and, when evaluating on
+    test, in ``validation``) cannot be recommended.
+
+    Returns
+    -------
+    dict with ``users`` (ids, shape (n,)), ``indices`` (int64 (n, k), catalogue
+    indices, -1 where fewer than k items were allowed), ``hits`` (bool (n, k)),
+    ``num_relevant`` (int (n,)), ``auc`` (float (n,) or None), ``train_items``
+    (item id of every training row), ``catalogue`` (model.item_ids_).
+    """
+    from mmrec_lib.interactions import IdEncoder, build_user_item_matrix
+    from mmrec_lib.similarity import top_k
+
+    check_is_fitted(model)
+    split = _as_split(split)
+    if on not in ("test", "validation"):
+        raise ParameterError(f"on={on!r} must be 'test' or 'validation'")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ParameterError(f"k={k!r} must be a positive int")
+    num_items = len(model.item_ids_)
+    if k > num_items:
+        raise ParameterError(f"k={k} must be in [1, {num_items}] (the catalogue size)")
+    target = split.test if on == "test" else split.validation
+    check_interactions(target)
+    if target.empty:
+        raise DataError(f"split.{on} has no rows to evaluate")
+    seen_frames = [split.train] + ([split.validation] if on == "test" else [])
+    seen = pd.concat([frame[[USER_COL, ITEM_COL]] for frame in seen_frames], ignore_index=True)
+    seen = seen.drop_duplicates()
+
+    known_users = pd.Index(model.user_ids_)
+    users = np.unique(target[USER_COL].to_numpy())
+    users = users[known_users.get_indexer(users) >= 0]
+    if len(users) == 0:
+        raise DataError(f"no user of split.{on} is known to the model (fit it on split.train)")
+    user_encoder = IdEncoder().fit(users)
+    item_encoder = IdEncoder(unknown="ignore").fit(model.item_ids_)
+    ignore_users = IdEncoder(unknown="ignore").fit(users)
+    target = target[target[USER_COL].isin(users)].drop_duplicates([USER_COL, ITEM_COL])
+    num_relevant = target.groupby(USER_COL)[ITEM_COL].size().reindex(users).to_numpy()
+    relevant_matrix, _, _ = build_user_item_matrix(
+        target, user_encoder=user_encoder, item_encoder=item_encoder)
+    seen_matrix, _, _ = build_user_item_matrix(
+        seen, user_encoder=ignore_users, item_encoder=item_encoder)
+
+    user_block = int(user_block)
+    indices = np.full((len(users), k), -1, dtype=np.int64)
+    hits = np.zeros((len(users), k), dtype=bool)
+    auc_values = np.full(len(users), np.nan) if with_auc else None
+    for start in range(0, len(users), user_block):
+        stop = min(start + user_block, len(users))
+        scores = np.asarray(model.score(users[start:stop]))
+        if scores.shape != (stop - start, num_items):
+            raise DataError(f"model.score returned shape {scores.shape}, expected "
+                            f"{(stop - start, num_items)}")
+        exclude = seen_matrix[start:stop] if remove_seen else None
+        block_indices, block_scores = top_k(scores, k, exclude=exclude, return_scores=True)
+        block_indices = np.where(np.isfinite(block_scores), block_indices, -1)
+        relevant_block = relevant_matrix[start:stop].toarray() != 0
+        safe = np.maximum(block_indices, 0)
+        hits[start:stop] = np.take_along_axis(relevant_block, safe, axis=1) & (block_indices >= 0)
+        indices[start:stop] = block_indices
+        if with_auc:
+            exclude_dense = seen_matrix[start:stop].toarray() != 0
+            auc_values[start:stop] = _metrics.user_auc(scores, relevant_block,
+                                                       exclude=exclude_dense, per_user=True)
+    return {"users": users, "indices": indices, "hits": hits, "num_relevant": num_relevant,
+            "auc": auc_values, "train_items": split.train[ITEM_COL].to_numpy(),
+            "catalogue": np.asarray(model.item_ids_)}
+
+
+def evaluate(
+    model,
+    split,
+    k: int = 10,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    *,
+    on: Literal["test", "validation"] = "test",
+    remove_seen: bool = True,
+    item_vectors: pd.DataFrame | None = None,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    name: str | None = None,
+    user_block: int = 512,
+) -> pd.DataFrame:
+    """Score, remove seen items, rank, and measure: one tidy row per metric.
+
+    Introduced in chapter 06. The protocol is Microsoft Recommenders': top-``k``
+    over the whole catalogue with training items removed, every target item
+    relevant, metrics averaged over the target users the model knows (see
+    :mod:`mmrec_lib.metrics` for each definition). ``map`` is Recommenders'
+    ``map_at_k`` (divides by min(k, #relevant)); ``map_relevant`` is its ``map``
+    (divides by #relevant, the MAP column of Recommenders' published table).
+
+    Confidence intervals: the evaluated users are resampled with replacement
+    ``n_bootstrap`` times; the interval is the percentile interval of the metric
+    over the resamples (``n_bootstrap=0`` gives NaN bounds). They measure
+    uncertainty from the choice of users, not from the split or training seed.
+    For the set-level metrics (``coverage``, ``gini``) a resample repeats some
+    users and drops others, so fewer distinct lists are pooled and the interval
+    sits below the full-sample value: read it as a spread, not as a confidence
+    interval.
+
+    Parameters
+    ----------
+    model : fitted InterestModel (anything with ``user_ids_``, ``item_ids_``, ``score``)
+    split : Split, or (train, test), or (train, validation, test)
+    k : int
+    metrics : names from :data:`METRICS`. ``coverage`` = distinct recommended
+        items / distinct training items; ``novelty`` = mean -log2 popularity share;
+        ``diversity`` = intra-list diversity (needs ``item_vectors``);
+        ``arp`` = average recommended popularity; ``gini`` = Gini index of
+        exposure over the training items; ``auc`` = mean per-user AUC.
+    on : {"test", "validation"}
+    remove_seen : bool
+        Set False only to show what goes wrong without it.
+    item_vectors : DataFrame indexed by item id, for ``diversity``.
+    n_bootstrap, confidence, seed : bootstrap settings.
+    name : label for the ``model`` column (default: the class name).
+
+    Returns
+    -------
+    DataFrame with columns ``model, metric, k, value, ci_low, ci_high, n_users``.
+    """
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    metrics = tuple(metrics)
+    unknown = [metric for metric in metrics if metric not in METRICS]
+    if unknown or not metrics:
+        raise ParameterError(f"metrics {unknown or metrics} unknown; choose from {METRICS}")
+    if "diversity" in metrics and item_vectors is None:
+        raise ParameterError("metric 'diversity' needs item_vectors (DataFrame indexed by item id)")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) \
+            or n_bootstrap < 0:
+        raise ParameterError(f"n_bootstrap={n_bootstrap!r} must be an int >= 0")
+    if not isinstance(confidence, (float, int)) or not 0 < confidence < 1:
+        raise ParameterError(f"confidence={confidence!r} must be in (0, 1)")
+    result = recommend_for_evaluation(model, split, k, on=on, remove_seen=remove_seen,
+                                      user_block=user_block, with_auc="auc" in metrics)
+    hits, num_relevant = result["hits"], result["num_relevant"]
+    indices, catalogue = result["indices"], result["catalogue"]
+    lists = [catalogue[row[row >= 0]] for row in indices]
+    train_items = result["train_items"]
+
+    per_user: dict[str, np.ndarray] = {}
+    for metric in metrics:
+        if metric in _RANKING_VALUES:
+            per_user[metric] = _RANKING_VALUES[metric](hits, num_relevant, k)
+        elif metric == "auc":
+            per_user[metric] = result["auc"]
+        elif metric == "novelty":
+            per_user[metric] = _metrics.novelty(lists, train_items, per_user=True)
+        elif metric == "diversity":
+            per_user[metric] = _metrics.intra_list_diversity(lists, item_vectors, per_user=True)
+        elif metric == "arp":
+            per_user[metric] = _metrics.average_recommended_popularity(lists, train_items,
+                                                                       per_user=True)
+
+    # Set-level metrics work on catalogue indices so that the bootstrap stays cheap.
+    catalogue_index = pd.Index(catalogue)
+    train_counts = np.bincount(catalogue_index.get_indexer(train_items), minlength=len(catalogue))
+    in_training = train_counts > 0
+    with np.errstate(divide="ignore"):
+        item_novelty = np.where(in_training, -np.log2(train_counts / train_counts.sum()), 0.0)
+    valid = indices >= 0
+    slot_novelty = np.where(valid, item_novelty[np.maximum(indices, 0)], 0.0)
+
+    def set_metric(metric: str, rows: np.ndarray) -> float:
+        chosen = indices[rows][valid[rows]]
+        if metric == "novelty":
+            return float(slot_novelty[rows].sum() / max(valid[rows].sum(), 1))
+        exposure = np.bincount(chosen, minlength=len(catalogue))
+        if metric == "coverage":
+            return float((exposure > 0).sum() / in_training.sum())
+        return _metrics.gini_index(exposure[in_training])
+
+    num_users = len(result["users"])
+    rng = np.random.RandomState(seed)
+    samples = rng.randint(0, num_users, size=(n_bootstrap, num_users)) if n_bootstrap else None
+    alpha = (1.0 - confidence) / 2.0
+    rows = []
+    for metric in metrics:
+        if metric in ("coverage", "gini") or metric == "novelty":
+            # Novelty is averaged over recommendation slots, as in Recommenders.
+            value = set_metric(metric, np.arange(num_users))
+            draws = (np.array([set_metric(metric, sample) for sample in samples])
+                     if n_bootstrap else None)
+        else:
+            values = per_user[metric]
+            if np.isnan(values).all():
+                value, draws = np.nan, None
+            else:
+                value = float(np.nanmean(values))
+                draws = np.nanmean(values[samples], axis=1) if n_bootstrap else None
+        low, high = ((np.nan, np.nan) if draws is None
+                     else tuple(np.quantile(draws, [alpha, 1.0 - alpha])))
+        label = metric if metric == "auc" else f"{metric}@{k}"
+        rows.append({"model": name or type(model).__name__, "metric": label, "k": k,
+                     "value": value, "ci_low": float(low), "ci_high": float(high),
+                     "n_users": num_users})
+    return pd.DataFrame(rows, columns=["model", "metric", "k", "value", "ci_low", "ci_high",
+                                       "n_users"])
