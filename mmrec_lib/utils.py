@@ -128,10 +128,14 @@ def progress(iterable: Iterable, *, total: int | None = None, desc: str | None =
     The bar is hidden when ``disable`` is true, or by default when
     ``MMREC_PROGRESS=0`` is set (the notebooks' stored outputs stay clean).
     """
-    from tqdm.auto import tqdm
-
     if disable is None:
         disable = os.environ.get("MMREC_PROGRESS", "1") == "0"
+    if disable:
+        # tqdm.auto warns on stderr in Jupyter without ipywidgets, even for a hidden bar,
+        # which would leak into stored notebook outputs.
+        from tqdm import tqdm
+    else:
+        from tqdm.auto import tqdm
     return tqdm(iterable, total=total, desc=desc, disable=disable, leave=False)
 
 

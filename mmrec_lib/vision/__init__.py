@@ -1,0 +1,91 @@
+"""Video and image understanding: frames, shots, Pillow preprocessing, CNN encoders (chapter 04)."""
+
+from mmrec_lib.vision._detection import (
+    BOX_COLUMNS,
+    DETECTION_COLUMNS,
+    ColourBlobDetector,
+    GridDetector,
+    average_precision,
+    box_iou,
+    mean_average_precision,
+    non_max_suppression,
+    objects_to_tags,
+)
+from mmrec_lib.vision._encoders import (
+    build_category_classifier,
+    build_image_encoder,
+    build_video_encoder,
+    cached_array,
+    clip_embeddings,
+    dataset_key,
+    encode_clips,
+    features_cache_path,
+    freeze,
+    load_clip_frames,
+    mobilenet_v2_backbone,
+    mobilenet_v2_weights_path,
+    pretrain_video_encoder,
+    train_or_load,
+)
+from mmrec_lib.vision._features import (
+    CLIP_FEATURE_COLUMNS,
+    FRAME_FEATURE_COLUMNS,
+    HUE_BINS,
+    VisualEnergyRegressor,
+    clip_feature_table,
+    clip_features,
+    colourfulness,
+    edge_density,
+    frame_features,
+    motion_energy,
+)
+from mmrec_lib.vision._io import (
+    MAX_DECODED_FRAMES,
+    MAX_IMAGE_PIXELS,
+    VideoInfo,
+    image_to_array,
+    load_image,
+    probe_video,
+    read_frames,
+    read_video,
+    sample_indices,
+    to_rgb,
+)
+from mmrec_lib.vision._preprocess import Denoiser, Enhancer, Normalizer, ResizeCrop, as_image_list
+from mmrec_lib.vision._shots import (
+    Shots,
+    adaptive_threshold,
+    clip_histograms,
+    colour_histograms,
+    detect_shots,
+    evaluate_shot_detection,
+    histogram_distances,
+    keyframes,
+    match_cuts,
+    rgb_to_hsv,
+    shot_detection_scores,
+    shots_from_histograms,
+)
+
+__all__ = [
+    # decoding
+    "VideoInfo", "probe_video", "read_frames", "read_video", "sample_indices", "load_image", "to_rgb",
+    "image_to_array", "MAX_IMAGE_PIXELS", "MAX_DECODED_FRAMES",
+    # preprocessing
+    "as_image_list", "Denoiser", "Enhancer", "ResizeCrop", "Normalizer",
+    # shots
+    "rgb_to_hsv", "colour_histograms", "histogram_distances", "adaptive_threshold", "Shots",
+    "detect_shots", "shots_from_histograms", "clip_histograms", "keyframes", "match_cuts", "shot_detection_scores", "evaluate_shot_detection",
+    # features
+    "HUE_BINS", "FRAME_FEATURE_COLUMNS", "CLIP_FEATURE_COLUMNS", "colourfulness", "edge_density",
+    "motion_energy", "frame_features", "clip_features", "clip_feature_table",
+    "VisualEnergyRegressor",
+    # detection
+    "BOX_COLUMNS", "DETECTION_COLUMNS", "box_iou", "non_max_suppression", "average_precision",
+    "mean_average_precision", "ColourBlobDetector", "GridDetector", "objects_to_tags",
+    # encoders and caching
+    "build_image_encoder", "build_video_encoder", "build_category_classifier",
+    "pretrain_video_encoder", "freeze", "train_or_load", "encode_clips", "mobilenet_v2_weights_path",
+    "mobilenet_v2_backbone", "dataset_key", "features_cache_path", "cached_array",
+    "load_clip_frames", "clip_embeddings",
+]

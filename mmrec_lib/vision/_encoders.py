@@ -1,0 +1,451 @@
+"""Keras CNN image and video encoders, the optional MobileNetV2 backbone, cached features."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from mmrec_lib.errors import DataError, ModelError, ParameterError
+
+__all__ = [
+    "build_image_encoder",
+    "build_video_encoder",
+    "build_category_classifier",
+    "pretrain_video_encoder",
+    "freeze",
+    "train_or_load",
+    "encode_clips",
+    "mobilenet_v2_weights_path",
+    "mobilenet_v2_backbone",
+    "dataset_key",
+    "features_cache_path",
+    "cached_array",
+    "load_clip_frames",
+    "clip_embeddings",
+]
+
+_MOBILENET_ROWS = (96, 128, 160, 192, 224)
+_MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+_MOBILENET_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+                  "{name}")
+
+
+def _keras():
+    from mmrec_lib._env import import_tensorflow
+
+    return import_tensorflow().keras
+
+
+def build_image_encoder(*, input_shape: tuple[int, int, int] = (64, 64, 3),
+                        filters: tuple[int, ...] = (16, 32, 64), embedding_dim: int = 64,
+                        name: str = "image_encoder"):
+    """A small CNN: frames -> embedding vectors.
+
+    Introduced in chapter 04. Blocks of 3x3 convolution + ReLU + 2x2 max
+    pooling, global average pooling, then a dense layer. Inputs are
+    normalised frames (e.g. :class:`Normalizer` output).
+
+    Parameters
+    ----------
+    input_shape : (height, width, 3)
+    filters : tuple of int
+        Channels of each convolutional block.
+    embedding_dim : int
+
+    Returns
+    -------
+    keras.Model mapping (n, height, width, 3) -> (n, embedding_dim)
+    """
+    if len(input_shape) != 3 or input_shape[-1] != 3 or min(input_shape[:2]) < 2 ** len(filters):
+        raise ParameterError(f"input_shape={input_shape!r} must be (height, width, 3) with sides "
+                             f">= {2 ** len(filters)} for {len(filters)} pooling blocks")
+    if not filters or any(int(f) < 1 for f in filters):
+        raise ParameterError(f"filters={filters!r} must be a non-empty tuple of positive ints")
+    if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
+        raise ParameterError(f"embedding_dim={embedding_dim!r} must be a positive int")
+    keras = _keras()
+    inputs = keras.Input(input_shape, name="frame")
+    x = inputs
+    for block, width in enumerate(filters, start=1):
+        x = keras.layers.Conv2D(int(width), 3, padding="same", activation="relu",
+                                name=f"conv{block}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool{block}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(embedding_dim, activation="relu", name="embedding")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_video_encoder(image_encoder, *, num_frames: int,
+                        pooling: Literal["mean", "max", "conv"] = "mean",
+                        name: str = "video_encoder"):
+    """Apply ``image_encoder`` to every frame (``TimeDistributed``), then pool over time.
+
+    Introduced in chapter 04. ``"mean"``/``"max"`` pool the frame embeddings;
+    ``"conv"`` first runs a kernel-3 temporal convolution (sees motion and
+    order), then mean-pools.
+
+    Returns
+    -------
+    keras.Model mapping (n, num_frames, height, width, 3) -> (n, embedding_dim)
+    """
+    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
+        raise ParameterError(f"num_frames={num_frames!r} must be a positive int")
+    if pooling not in ("mean", "max", "conv"):
+        raise ParameterError(f"pooling={pooling!r} must be 'mean', 'max' or 'conv'")
+    keras = _keras()
+    frame_shape = tuple(image_encoder.input_shape[1:])
+    dim = int(image_encoder.output_shape[-1])
+    inputs = keras.Input((num_frames, *frame_shape), name="clip")
+    x = keras.layers.TimeDistributed(image_encoder, name="per_frame")(inputs)
+    if pooling == "conv":
+        x = keras.layers.Conv1D(dim, 3, padding="same", activation="relu", name="temporal_conv")(x)
+    if pooling == "max":
+        outputs = keras.layers.GlobalMaxPooling1D(name="time_pool")(x)
+    else:
+        outputs = keras.layers.GlobalAveragePooling1D(name="time_pool")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_category_classifier(encoder, num_classes: int, *, dropout: float = 0.2):
+    """``encoder`` + dropout + a softmax layer: the pre-training task (predict the category).
+
+    Introduced in chapter 04.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ParameterError(f"num_classes={num_classes!r} must be an int >= 2")
+    keras = _keras()
+    inputs = keras.Input(tuple(encoder.input_shape[1:]), name="input")
+    x = encoder(inputs)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="category")(x)
+    return keras.Model(inputs, outputs, name=f"{encoder.name}_classifier")
+
+
+def pretrain_video_encoder(clips, labels, *, num_classes: int, validation_data=None,
+                           epochs: int = 10, batch_size: int = 16, learning_rate: float = 2e-3,
+                           embedding_dim: int = 32, filters: tuple[int, ...] = (16, 32, 32),
+                           pooling: Literal["mean", "max", "conv"] = "mean", seed: int = 0,
+                           weights_path=None):
+    """Train a video encoder by predicting the category, then return it frozen.
+
+    Introduced in chapter 04; chapter 08 uses the frozen encoder as the visual
+    branch of the full model.
+
+    Parameters
+    ----------
+    clips : float array of shape (n_clips, num_frames, height, width, 3)
+        Normalised frames.
+    labels : int array of shape (n_clips,)
+    validation_data : (clips, labels), optional
+    weights_path : path, optional
+        Cache of the trained weights (see :func:`train_or_load`), e.g.
+        ``features_cache_path(dataset, "video-encoder", settings, suffix=".h5")``.
+
+    Returns
+    -------
+    (video_encoder, classifier, history) : the frozen encoder, the classifier
+    it was trained in, and the ``History.history`` dict.
+    """
+    from mmrec_lib._env import import_tensorflow
+
+    clips = np.asarray(clips)
+    labels = np.asarray(labels)
+    if clips.ndim != 5 or clips.shape[-1] != 3:
+        raise DataError(f"clips of shape {clips.shape}: expected (n, frames, height, width, 3)")
+    if labels.shape != (len(clips),) or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"labels of shape {labels.shape} and dtype {labels.dtype}: expected "
+                        f"({len(clips)},) ints")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise DataError(f"labels must be in [0, {num_classes - 1}]")
+    tf = import_tensorflow()
+    tf.keras.utils.set_random_seed(seed)
+    image_encoder = build_image_encoder(input_shape=clips.shape[2:], filters=filters,
+                                        embedding_dim=embedding_dim)
+    video_encoder = build_video_encoder(image_encoder, num_frames=clips.shape[1], pooling=pooling)
+    classifier = build_category_classifier(video_encoder, num_classes)
+    classifier.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
+                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    def train():
+        return classifier.fit(clips.astype(np.float32), labels, validation_data=validation_data,
+                              epochs=epochs, batch_size=batch_size, verbose=0).history
+
+    history = train_or_load(classifier, weights_path, train)
+    freeze(video_encoder)
+    return video_encoder, classifier, history
+
+
+def train_or_load(model, weights_path, train) -> dict:
+    """Load ``model``'s weights from ``weights_path`` if cached, else ``train()`` and cache them.
+
+    Introduced in chapter 04. ``train`` fits ``model`` and returns its
+    ``History.history`` dict, which is stored next to the weights (``.json``,
+    with a digest of the model's architecture) and returned on later calls, so
+    a re-run shows the same curves. A cache made by a different architecture is
+    ignored and overwritten. Both files are written atomically; without
+    ``weights_path`` this is just ``train()``.
+    """
+    from mmrec_lib.utils import atomic_path
+
+    if weights_path is None:
+        return train()
+    weights_path = Path(weights_path)
+    if weights_path.suffix != ".h5":
+        raise ParameterError(f"weights_path={str(weights_path)!r} must end in .h5")
+    history_path = weights_path.with_suffix(".json")
+    architecture = hashlib.sha256(model.to_json().encode()).hexdigest()[:16]
+    if weights_path.is_file() and history_path.is_file():
+        try:
+            stored = json.loads(history_path.read_text())
+        except ValueError:
+            stored = {}
+        if stored.get("architecture") == architecture:
+            try:
+                model.load_weights(str(weights_path))
+            except (OSError, ValueError) as error:
+                raise ModelError(f"{weights_path}: cached weights do not fit the model "
+                                 f"({error}); delete the file to retrain") from error
+            return stored["history"]
+    history = {key: [float(v) for v in values] for key, values in train().items()}
+    with atomic_path(weights_path) as tmp:
+        model.save_weights(str(tmp), save_format="h5")
+    with atomic_path(history_path) as tmp:
+        tmp.write_text(json.dumps({"architecture": architecture, "history": history}))
+    return history
+
+
+def freeze(model):
+    """Make every layer of ``model`` non-trainable (in place); return it.
+
+    Introduced in chapter 04.
+    """
+    model.trainable = False
+    for layer in model.layers:
+        layer.trainable = False
+    return model
+
+
+def encode_clips(encoder, clips, *, batch_size: int = 32) -> np.ndarray:
+    """Embeddings of many clips (or images) with a Keras encoder.
+
+    Introduced in chapter 04.
+
+    Returns
+    -------
+    ndarray of shape (n, embedding_dim), float32
+    """
+    clips = np.asarray(clips, dtype=np.float32)
+    expected = tuple(encoder.input_shape[1:])
+    if clips.shape[1:] != expected:
+        raise DataError(f"inputs of shape {clips.shape[1:]} per example; the encoder expects "
+                        f"{expected}")
+    return encoder.predict(clips, batch_size=batch_size, verbose=0).astype(np.float32)
+
+
+# --------------------------------------------------------------------- MobileNetV2
+
+
+def _keras_home() -> Path:
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+
+
+def mobilenet_v2_weights_path(*, rows: int = 96, alpha: float = 1.0) -> Path:
+    """Where Keras caches the ImageNet MobileNetV2 weights (no top) for this size.
+
+    Introduced in chapter 04.
+    """
+    if rows not in _MOBILENET_ROWS:
+        raise ParameterError(f"rows={rows!r} must be one of {_MOBILENET_ROWS}")
+    if alpha not in _MOBILENET_ALPHAS:
+        raise ParameterError(f"alpha={alpha!r} must be one of {_MOBILENET_ALPHAS}")
+    name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}_no_top.h5"
+    return _keras_home() / "models" / name
+
+
+def mobilenet_v2_backbone(*, rows: int = 96, alpha: float = 1.0, allow_download: bool = False):
+    """ImageNet MobileNetV2 without its top, with global average pooling (1280-d for alpha=1).
+
+    Introduced in chapter 04. Inputs are RGB in [-1, 1] (``Normalizer(method="symmetric")``).
+    The weights must be in the Keras cache; with ``allow_download=True``
+    Keras may fetch them. Random weights are never used.
+
+    Raises
+    ------
+    ModelError
+        When the weights are not cached (and not downloadable), naming the
+        file, its URL and the command that fetches it.
+    """
+    path = mobilenet_v2_weights_path(rows=rows, alpha=alpha)
+    keras = _keras()
+    if not path.is_file():
+        url = _MOBILENET_URL.format(name=path.name)
+        if not allow_download:
+            raise ModelError(
+                f"the ImageNet weights of MobileNetV2 (alpha={alpha}, {rows}x{rows}) are not in the "
+                f"Keras cache: expected {path}. With network access, run once: python -c \"import "
+                f"mmrec_lib; from mmrec_lib import vision; vision.mobilenet_v2_backbone(rows={rows}, "
+                f"alpha={alpha}, allow_download=True)\", or download {url} to that path. "
+                "(mmrec never falls back to random weights.)")
+        try:
+            return keras.applications.MobileNetV2(input_shape=(rows, rows, 3), alpha=alpha,
+                                                  include_top=False, weights="imagenet",
+                                                  pooling="avg")
+        except Exception as error:  # network errors come in many types
+            raise ModelError(f"could not download the MobileNetV2 weights from {url} to {path}: "
+                             f"{error}") from error
+    try:
+        return keras.applications.MobileNetV2(input_shape=(rows, rows, 3), alpha=alpha,
+                                              include_top=False, weights=str(path), pooling="avg")
+    except Exception as error:
+        raise ModelError(f"{path}: could not load the MobileNetV2 weights ({error}); delete the "
+                         "file and fetch it again") from error
+
+
+# ------------------------------------------------------------------------- caching
+
+
+def dataset_key(dataset) -> str:
+    """A short name for a loaded dataset in cache keys: its folder name (chapter 04)."""
+    root = getattr(dataset, "root", None)
+    if root is None:
+        raise ParameterError("dataset has no .root: expected a loaded MiniClips set")
+    return Path(root).name
+
+
+def features_cache_path(dataset, kind: str, settings: dict, *, data_dir=None,
+                        suffix: str = ".npy") -> Path:
+    """Cache file for features of ``dataset`` by ``kind`` (encoder) and ``settings``.
+
+    Introduced in chapter 04. The file is
+    ``<cache>/features/vision/<dataset>/<kind>-<hash of settings><suffix>``, so
+    a change of any setting (or of the encoder's weights, when part of
+    ``settings``) gives a new file. Trained weights use ``suffix=".h5"``.
+    """
+    from mmrec_lib.utils import data_dir as cache_dir
+
+    if not kind or not kind.replace("_", "").replace("-", "").isalnum():
+        raise ParameterError(f"kind={kind!r} must be a non-empty name of letters, digits, - and _")
+    text = json.dumps(settings, sort_keys=True, default=str)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    folder = cache_dir(data_dir) / "features" / "vision" / dataset_key(dataset)
+    return folder / f"{kind}-{digest}{suffix}"
+
+
+def cached_array(path: Path, compute) -> np.ndarray:
+    """Load ``path`` if it exists, else ``compute()``, save it atomically and return it.
+
+    Introduced in chapter 04. A corrupt cache file is recomputed.
+    """
+    from mmrec_lib.utils import atomic_path
+
+    path = Path(path)
+    if path.is_file():
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)
+    array = np.asarray(compute())
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+    return array
+
+
+def load_clip_frames(dataset, *, num_frames: int = 8, size: int = 64, item_ids=None,
+                     cache: bool = True, data_dir=None, workers: int = 4,
+                     histogram_bins: int | None = 16) -> np.ndarray:
+    """``num_frames`` evenly spaced frames of every clip, resize-cropped to ``size``.
+
+    Introduced in chapter 04. Decoding is the slow step, so the uint8 result is
+    cached per dataset and settings (``cache=False`` recomputes without writing).
+    Frame ``sample_indices(num_frames, n)[j]`` of a clip of ``n`` frames is
+    ``result[i, j]``. ``workers`` clips are decoded at a time (threads).
+
+    Each clip is decoded whole once; when ``histogram_bins`` is set and the
+    shot-detection histograms of the same clips are not cached yet, they are
+    computed from the same frames and cached too, so that
+    :func:`clip_histograms` / :func:`evaluate_shot_detection` need no second pass.
+
+    Returns
+    -------
+    ndarray of shape (n_items, num_frames, size, size, 3), uint8, rows in
+    ``dataset.items`` order (or ``item_ids`` order).
+    """
+    import concurrent.futures
+
+    from mmrec_lib.utils import progress
+    from mmrec_lib.vision._io import read_video, sample_indices
+    from mmrec_lib.vision._preprocess import ResizeCrop
+    from mmrec_lib.vision._shots import (
+        _histogram_cache_path,
+        _histogram_table,
+        colour_histograms,
+    )
+
+    if item_ids is None:
+        item_ids = list(dataset.items["item_id"])
+    item_ids = list(item_ids)
+    if not item_ids:
+        raise ParameterError("item_ids is empty: expected at least one clip")
+    settings = {"num_frames": num_frames, "size": size, "items": item_ids}
+    resize = ResizeCrop(size=size)
+    histogram_path = None
+    if cache and histogram_bins is not None:
+        histogram_path = _histogram_cache_path(dataset, item_ids, histogram_bins, data_dir)
+        if histogram_path.is_file():
+            histogram_path = None
+
+    def one_clip(item_id):
+        frames, info = read_video(dataset.clip_path(item_id))
+        chosen = frames[sample_indices(num_frames, len(frames))]
+        histograms = (colour_histograms(frames, bins=histogram_bins), info.fps) \
+            if histogram_path is not None else None
+        return resize.fit(chosen).transform(chosen), histograms
+
+    def compute():
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(progress(pool.map(one_clip, item_ids), total=len(item_ids),
+                                    desc="decoding clips"))
+        if histogram_path is not None:
+            table = _histogram_table([histograms for _, histograms in results])
+            cached_array(histogram_path, lambda: table)
+        return np.stack([clip for clip, _ in results])
+
+    if not cache:
+        return compute()
+    return cached_array(features_cache_path(dataset, "frames", settings, data_dir=data_dir),
+                        compute)
+
+
+def _weights_digest(model) -> str:
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        digest.update(np.ascontiguousarray(weights).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def clip_embeddings(dataset, encoder, clips, *, settings: dict | None = None,
+                    cache: bool = True, data_dir=None, batch_size: int = 32) -> np.ndarray:
+    """:func:`encode_clips` with a cache keyed by dataset, encoder (name + weights) and settings.
+
+    Introduced in chapter 04.
+
+    Parameters
+    ----------
+    clips : float array, the encoder's input for every item of ``dataset``
+    settings : dict
+        Whatever produced ``clips`` (frames, size, normalisation), part of the key.
+    """
+    def compute():
+        return encode_clips(encoder, clips, batch_size=batch_size)
+
+    if not cache:
+        return compute()
+    key = {"encoder": encoder.name, "weights": _weights_digest(encoder),
+           "input_shape": list(np.shape(clips)), **(settings or {})}
+    return cached_array(features_cache_path(dataset, f"cnn-{encoder.name}", key,
+                                            data_dir=data_dir), compute)
