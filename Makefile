@@ -20,7 +20,7 @@ NB_EXEC_FLAGS := --to notebook --execute --inplace \
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-cell-timeout=1800 \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: help install book book-stored browser-test test unit lint nbval notebooks lab labs mathjax clean
+.PHONY: help install book book-stored browser-test test unit lint nbval notebooks lab labs labs-check mathjax clean
 
 help:
 	@echo "make book   - set up .venv, execute the notebooks, build the HTML book"
@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(wildcard mmrec_lib tests benchmarks tools notebooks)
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q --ignore=tests/browser
+	$(BIN)/python -m pytest tests -q --ignore=tests/browser --ignore=tests/labs
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest $(NBVAL_FLAGS) $(NB)
@@ -54,6 +54,7 @@ test: $(STAMP)
 	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) nbval
+	$(MAKE) labs-check
 	$(MAKE) book-stored
 	$(MAKE) browser-test
 
@@ -76,6 +77,11 @@ book-stored: $(STAMP) mathjax
 
 labs: $(STAMP)
 	$(BIN)/python tools/make_labs.py
+
+# The student versions: in sync with the notebooks, and they stop at the first stub.
+labs-check: $(STAMP)
+	$(BIN)/python tools/make_labs.py --check
+	$(BIN)/python -m pytest tests/labs -q
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
