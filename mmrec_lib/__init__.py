@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 # `import mmrec_lib` stays fast and does not import TensorFlow.
 _SUBMODULES = {
     "datasets", "text", "audio", "vision", "interactions", "splits", "interest",
-    "similarity", "metrics", "evaluation", "fusion", "models", "utils",
+    "similarity", "metrics", "evaluation", "fusion", "features", "models", "utils",
 }
 _LAZY_FUNCTIONS = {"evaluate": "evaluation"}
 

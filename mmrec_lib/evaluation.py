@@ -60,6 +60,7 @@ def recommend_for_evaluation(
     remove_seen: bool = True,
     user_block: int = 512,
     with_auc: bool = False,
+    candidates: Sequence | None = None,
 ) -> dict:
     """Score the evaluated users in blocks and keep their top-``k`` lists.
 
@@ -67,7 +68,9 @@ def recommend_for_evaluation(
     (``split.test`` or ``split.validation``) that the model knows, as in
     Recommenders (users present in both truth and predictions). With
     ``remove_seen`` the items a user has in ``train`` (and, when evaluating on
-    test, in ``validation``) cannot be recommended.
+    test, in ``validation``) cannot be recommended. With ``candidates`` only
+    those item ids can (e.g. the cold items, to rank new releases among
+    themselves); target rows of other items are dropped.
 
     Returns
     -------
@@ -90,8 +93,18 @@ def recommend_for_evaluation(
         raise ParameterError(f"k={k} must be in [1, {num_items}] (the catalogue size)")
     target = split.test if on == "test" else split.validation
     check_interactions(target)
+    allowed = None
+    if candidates is not None:
+        candidates = np.asarray(list(candidates))
+        allowed = pd.Index(model.item_ids_).isin(candidates)
+        if not allowed.any():
+            raise DataError("no candidate item is in the model's catalogue")
+        if allowed.sum() < k:
+            raise ParameterError(f"k={k} is larger than the {int(allowed.sum())} candidate items")
+        target = target[target[ITEM_COL].isin(candidates)]
     if target.empty:
-        raise DataError(f"split.{on} has no rows to evaluate")
+        raise DataError(f"split.{on} has no rows to evaluate"
+                        + (" among the candidate items" if candidates is not None else ""))
     seen_frames = [split.train] + ([split.validation] if on == "test" else [])
     seen = pd.concat([frame[[USER_COL, ITEM_COL]] for frame in seen_frames], ignore_index=True)
     seen = seen.drop_duplicates()
@@ -121,6 +134,8 @@ def recommend_for_evaluation(
         if scores.shape != (stop - start, num_items):
             raise DataError(f"model.score returned shape {scores.shape}, expected "
                             f"{(stop - start, num_items)}")
+        if allowed is not None:
+            scores = np.where(allowed[None, :], scores, -np.inf)
         exclude = seen_matrix[start:stop] if remove_seen else None
         block_indices, block_scores = top_k(scores, k, exclude=exclude, return_scores=True)
         block_indices = np.where(np.isfinite(block_scores), block_indices, -1)
@@ -130,6 +145,8 @@ def recommend_for_evaluation(
         indices[start:stop] = block_indices
         if with_auc:
             exclude_dense = seen_matrix[start:stop].toarray() != 0
+            if allowed is not None:
+                exclude_dense |= ~allowed[None, :]
             auc_values[start:stop] = _metrics.user_auc(scores, relevant_block,
                                                        exclude=exclude_dense, per_user=True)
     return {"users": users, "indices": indices, "hits": hits, "num_relevant": num_relevant,
@@ -151,6 +168,7 @@ def evaluate(
     seed: int = 0,
     name: str | None = None,
     user_block: int = 512,
+    candidates: Sequence | None = None,
 ) -> pd.DataFrame:
     """Score, remove seen items, rank, and measure: one tidy row per metric.
 
@@ -186,6 +204,10 @@ def evaluate(
     item_vectors : DataFrame indexed by item id, for ``diversity``.
     n_bootstrap, confidence, seed : bootstrap settings.
     name : label for the ``model`` column (default: the class name).
+    candidates : item ids, optional
+        Rank only these items (and keep only target rows about them): e.g.
+        ``candidates=cold_items`` measures how well new releases are ordered
+        among themselves, the cold-start protocol of chapter 08.
 
     Returns
     -------
@@ -205,7 +227,8 @@ def evaluate(
     if not isinstance(confidence, (float, int)) or not 0 < confidence < 1:
         raise ParameterError(f"confidence={confidence!r} must be in (0, 1)")
     result = recommend_for_evaluation(model, split, k, on=on, remove_seen=remove_seen,
-                                      user_block=user_block, with_auc="auc" in metrics)
+                                      user_block=user_block, with_auc="auc" in metrics,
+                                      candidates=candidates)
     hits, num_relevant = result["hits"], result["num_relevant"]
     indices, catalogue = result["indices"], result["catalogue"]
     lists = [catalogue[row[row >= 0]] for row in indices]

@@ -44,6 +44,7 @@ __all__ = [
     "UserEASEModel",
     "BPRMFModel",
     "HybridModel",
+    "ScoreFunctionModel",
 ]
 
 
@@ -169,6 +170,46 @@ class InterestModel(BaseEstimator):
             "rank": np.tile(np.arange(1, k + 1), len(scores)),
         })
         return frame[np.isfinite(frame["prediction"])].reset_index(drop=True)
+
+
+class ScoreFunctionModel(InterestModel):
+    """Scores from a function ``score_function(user_ids, item_ids) -> (n_users, n_items)``.
+
+    Introduced in chapter 08, where it wraps ``MiniClips.oracle_scores`` so that
+    the oracle ceiling is measured by the very same :func:`mmrec_lib.evaluate`
+    as every model. The catalogue is ``item_ids`` (default: the training items).
+
+    Parameters
+    ----------
+    score_function : callable
+    item_ids : sequence, optional
+    """
+
+    def __init__(self, score_function=None, *, item_ids=None):
+        self.score_function = score_function
+        self.item_ids = item_ids
+
+    def _check_params(self):
+        if not callable(self.score_function):
+            raise ParameterError("score_function must be a callable (user_ids, item_ids) -> "
+                                 f"scores, got {type(self.score_function).__name__}")
+
+    def fit(self, train: pd.DataFrame, item_vectors: pd.DataFrame | None = None):
+        if self.item_ids is not None:
+            catalogue = pd.DataFrame(index=pd.Index(np.asarray(self.item_ids), name=ITEM_COL))
+            item_vectors = catalogue.assign(_=0.0) if item_vectors is None else item_vectors
+        return super().fit(train, item_vectors)
+
+    def _fit(self, X, vectors, train):
+        return None
+
+    def _score(self, user_index):
+        scores = np.asarray(self.score_function(self.user_ids_[user_index], self.item_ids_),
+                            dtype=np.float64)
+        expected = (len(user_index), len(self.item_ids_))
+        if scores.shape != expected:
+            raise DataError(f"score_function returned shape {scores.shape}, expected {expected}")
+        return scores
 
 
 class PopularityModel(InterestModel):
@@ -415,7 +456,9 @@ class BPRMFModel(InterestModel):
     Introduced in chapter 05. The score is :math:`p_u \cdot q_i + b_i`; training
     maximises :math:`\log \sigma(s_{ui} - s_{uj})` for an observed item ``i`` and
     a uniformly sampled item ``j`` (resampled every epoch inside the ``tf.data``
-    pipeline), with L2 penalties on the embeddings. Trained with
+    pipeline; only items with interactions are drawn, so a catalogue item
+    nobody has seen keeps its random initial vector: ID-only models rank such
+    cold items at random), with L2 penalties on the embeddings. Trained with
     ``model.fit``; the training history is kept in ``history_``.
 
     Parameters
@@ -461,9 +504,13 @@ class BPRMFModel(InterestModel):
         dataset = dataset.shuffle(len(users), seed=self.seed, reshuffle_each_iteration=True)
         dataset = dataset.batch(self.batch_size)
 
+        # Negatives come from the items with interactions: a catalogue item nobody
+        # has seen (a cold item) keeps its initial vector instead of being pushed down.
+        pool = tf.constant(np.unique(items), dtype=tf.int32)
+
         def add_negatives(user, positive):
-            negative = tf.random.uniform(tf.shape(user), 0, num_items, dtype=tf.int32)
-            return (user, positive, negative), tf.zeros(tf.shape(user))
+            draw = tf.random.uniform(tf.shape(user), 0, tf.shape(pool)[0], dtype=tf.int32)
+            return (user, positive, tf.gather(pool, draw)), tf.zeros(tf.shape(user))
 
         dataset = dataset.map(add_negatives).prefetch(2)
         model = _build_bpr_network(keras, num_users, num_items, self.embedding_dim, self.l2,

@@ -18,6 +18,7 @@ __all__ = [
     "leave_last_out",
     "temporal_split",
     "cold_start_item_split",
+    "warm_cold_split",
 ]
 
 
@@ -27,7 +28,8 @@ class Split:
 
     Introduced in chapter 06. ``validation`` is an empty frame (same columns)
     when the split has none; ``cold_items`` lists items held out of ``train``
-    entirely (cold-start split only).
+    entirely (cold-start split only); ``cold_test`` holds their rows
+    (:func:`warm_cold_split` only).
     """
 
     train: pd.DataFrame
@@ -35,6 +37,7 @@ class Split:
     test: pd.DataFrame
     kind: str = ""
     cold_items: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    cold_test: pd.DataFrame | None = None
 
     def __iter__(self):
         # `train, validation, test = split` reads naturally.
@@ -289,4 +292,46 @@ def cold_start_item_split(
     in_train = ~(in_test | in_validation)
     split = Split(*_frames(data, [in_train, in_validation, in_test]), kind="cold_start_items")
     split.cold_items = np.concatenate([np.sort(cold_test), np.sort(cold_validation)])
+    return split
+
+
+def warm_cold_split(
+    interactions: pd.DataFrame,
+    cold_items,
+    *,
+    ratio: float = 0.8,
+    validation_ratio: float = 0.1,
+    seed: int = 0,
+) -> Split:
+    """Warm and cold-start evaluation at once: the protocol of chapter 08.
+
+    Introduced in chapter 08. The rows of ``cold_items`` (e.g. MiniClips' late
+    releases) are held out entirely into ``cold_test``, never seen in training;
+    the remaining (warm) rows are split per user with :func:`stratified_split`
+    (``ratio`` outside test, ``validation_ratio`` of the rows into validation).
+    Cold rows of users who have no training row are dropped (nobody can be
+    recommended anything from an empty history).
+
+    Returns
+    -------
+    Split with ``train``, ``validation``, ``test`` (warm items), ``cold_test``
+    and ``cold_items`` (every given cold item, sorted, including those nobody
+    interacted with: they are still candidates, and dropping them would tell
+    the evaluation which new releases turned out to be watched), kind
+    ``"warm_cold"``.
+    """
+    check_interactions(interactions)
+    if isinstance(cold_items, str) or len(cold_items) == 0:
+        raise ParameterError("cold_items must be a non-empty list of item ids")
+    present = np.unique(interactions[ITEM_COL].to_numpy())
+    cold = present[np.isin(present, np.asarray(list(cold_items)))]
+    if len(cold) == 0:
+        raise DataError("none of the cold_items occurs in interactions")
+    held_out = cold_start_item_split(interactions, items=cold, seed=seed)
+    warm = stratified_split(held_out.train, ratio=ratio, validation_ratio=validation_ratio,
+                            seed=seed)
+    cold_test = held_out.test[held_out.test[USER_COL].isin(warm.train[USER_COL])]
+    split = Split(warm.train, warm.validation, warm.test, kind="warm_cold",
+                  cold_items=np.unique(np.asarray(list(cold_items))),
+                  cold_test=cold_test.reset_index(drop=True))
     return split

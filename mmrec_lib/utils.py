@@ -20,6 +20,7 @@ __all__ = [
     "atomic_dir",
     "progress",
     "check_is_fitted",
+    "check_subset",
     "DATA_DIR_ENV",
 ]
 
@@ -156,3 +157,16 @@ def check_is_fitted(estimator, attributes: str | list[str] | None = None) -> Non
         raise NotFittedError(
             f"This {type(estimator).__name__} is not fitted yet: call fit(...) before using it."
         ) from error
+
+
+def check_subset(name: str, values, choices) -> tuple:
+    """``values`` (one string or a sequence) as a tuple, if it is a non-empty subset of ``choices``.
+
+    Raises :class:`~mmrec_lib.errors.ParameterError` naming ``name`` otherwise.
+    """
+    from mmrec_lib.errors import ParameterError
+
+    values = (values,) if isinstance(values, str) else tuple(values)
+    if not values or any(value not in choices for value in values):
+        raise ParameterError(f"{name} {list(values)} must be a non-empty subset of {list(choices)}")
+    return values

@@ -127,3 +127,13 @@ def test_check_is_fitted_raises_mmrec_error():
 
     with pytest.raises(errors.NotFittedError, match="StandardScaler is not fitted"):
         utils.check_is_fitted(StandardScaler())
+
+
+def test_check_subset_accepts_a_string_or_a_sequence():
+    from mmrec_lib.utils import check_subset
+
+    assert check_subset("terms", "a", ("a", "b")) == ("a",)
+    assert check_subset("terms", ["b", "a"], ("a", "b")) == ("b", "a")
+    for bad in ([], ["c"], ("a", "z")):
+        with pytest.raises(mmrec_lib.errors.ParameterError, match="terms"):
+            check_subset("terms", bad, ("a", "b"))

@@ -155,3 +155,23 @@ def test_no_known_user(model):
 def test_unfitted_model():
     with pytest.raises(NotFittedError):
         mm.evaluate(interest.EASEModel(), (TRAIN, TEST), k=2)
+
+
+def test_candidates_restrict_lists_and_targets(model):
+    # Candidates 3..5: items 0-2 may not be recommended; test rows about them are dropped.
+    table = mm.evaluate(model, (TRAIN, VALIDATION, TEST), k=2, metrics=["recall", "hit_rate"],
+                        n_bootstrap=0, candidates=[3, 4, 5])
+    # Only user a has a candidate test item (5); a saw 4 in validation, so a's list is [3, 5].
+    assert _value(table, "recall@2") == 1.0 and table["n_users"].iloc[0] == 1
+    result = mm.evaluation.recommend_for_evaluation(model, (TRAIN, VALIDATION, TEST), k=2,
+                                                    candidates=[3, 4, 5])
+    assert set(result["indices"].ravel()) <= {3, 5}
+
+
+def test_candidates_errors(model):
+    with pytest.raises(DataError, match="candidate"):
+        mm.evaluate(model, (TRAIN, TEST), k=2, candidates=["nope"])
+    with pytest.raises(ParameterError, match="candidate items"):
+        mm.evaluate(model, (TRAIN, TEST), k=3, candidates=[4, 5])
+    with pytest.raises(DataError, match="among the candidate items"):
+        mm.evaluate(model, (TRAIN, TEST), k=1, candidates=[1])

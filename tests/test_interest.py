@@ -271,3 +271,36 @@ def test_user_ease_matches_closed_form():
 def test_user_ease_bad_l2():
     with pytest.raises(ParameterError, match="l2"):
         interest.UserEASEModel(l2=-1.0).fit(TRAIN)
+
+
+def test_score_function_model_wraps_a_function():
+    def score(users, items):
+        return np.array([[float(item) * (1 if user == "a" else -1) for item in items]
+                         for user in users])
+
+    model = interest.ScoreFunctionModel(score, item_ids=[1, 2, 3, 4, 5]).fit(TRAIN)
+    np.testing.assert_array_equal(model.item_ids_, [1, 2, 3, 4, 5])
+    np.testing.assert_allclose(model.score(["a", "b"]), [[1, 2, 3, 4, 5], [-1, -2, -3, -4, -5]])
+    top = model.recommend(["a"], k=2)
+    assert top.item_id.tolist() == [5, 4]
+
+
+def test_score_function_model_errors():
+    with pytest.raises(ParameterError, match="callable"):
+        interest.ScoreFunctionModel(None).fit(TRAIN)
+    model = interest.ScoreFunctionModel(lambda users, items: np.zeros((1, 1))).fit(TRAIN)
+    with pytest.raises(DataError, match="shape"):
+        model.score(["a", "b"])
+
+
+def test_bpr_leaves_unseen_catalogue_items_at_their_initial_vectors():
+    rng = np.random.RandomState(0)
+    rows = [(f"u{u}", int(item)) for u in range(20) for item in rng.choice(10, 5, replace=False)]
+    train = pd.DataFrame(rows, columns=["user_id", "item_id"])
+    vectors = pd.DataFrame(np.zeros((14, 1)), index=range(14))  # items 10-13: never seen
+    model = interest.BPRMFModel(embedding_dim=4, epochs=5, batch_size=16, l2=0.0,
+                                seed=0).fit(train, item_vectors=vectors)
+    cold = np.isin(model.item_ids_, [10, 11, 12, 13])
+    np.testing.assert_array_equal(model.item_bias_[cold], 0.0)
+    assert np.abs(model.item_factors_[cold]).max() < 0.05  # N(0, 0.01) initialisation
+    assert np.abs(model.item_factors_[~cold]).max() > 0.05

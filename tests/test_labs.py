@@ -41,3 +41,12 @@ def test_unbalanced_markers_are_reported():
         make_labs.strip_solutions("### BEGIN SOLUTION\nx = 1", "cell 3")
     with pytest.raises(SystemExit, match="without BEGIN"):
         make_labs.strip_solutions("x = 1\n### END SOLUTION", "cell 3")
+
+
+def test_every_notebook_is_in_the_book_with_its_downloads():
+    toc = (REPO / "book" / "_toc.yml").read_text()
+    intro = (REPO / "book" / "intro.md").read_text()
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        assert f"file: notebooks/{path.stem}\n" in toc, f"{path.name} is not in book/_toc.yml"
+        assert f"<../notebooks/{path.name}>" in intro, f"book/intro.md has no download of {path.name}"
+        assert f"<../labs/{path.name}>" in intro, f"book/intro.md has no student version of {path.name}"

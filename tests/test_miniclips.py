@@ -268,6 +268,18 @@ def test_oracle_scores_shape_and_formula(miniclips_tiny):
                 + 1.4 * truth.user_timbre_weight[u] * truth.timbre[i]
                 + 1.0 * truth.appeal[i])
     np.testing.assert_allclose(scores[1, 2], expected)
+    # The terms add up to the whole score; one group of terms is a partial ceiling.
+    parts = [miniclips_tiny.oracle_scores(users, items, terms=[term])
+             for term in miniclips.ORACLE_TERMS]
+    np.testing.assert_allclose(np.sum(parts, axis=0), scores)
+    np.testing.assert_allclose(
+        miniclips_tiny.oracle_scores(users, items, terms=("appeal",))[1, 2], truth.appeal[i])
+
+
+@pytest.mark.parametrize("terms", [(), ("taste",), "genre"])
+def test_oracle_scores_bad_terms(miniclips_tiny, terms):
+    with pytest.raises(ParameterError, match="terms"):
+        miniclips_tiny.oracle_scores(["u0000"], ["i0000"], terms=terms)
 
 
 def test_watched_items_score_higher_than_the_rest(miniclips_tiny):

@@ -160,6 +160,8 @@ def test_item_vectors_frame(fitted):
 @pytest.mark.parametrize("options", [
     {"fusion": "concat", "use_user_id": True, "use_item_id": True, "similarity": "cosine"},
     {"fusion": "gated", "graph_k": 3, "graph_layers": 2},
+    {"fusion": "concat", "loss": "softmax", "item_bias": False},
+    {"fusion": "attention", "loss": "softmax", "similarity": "cosine", "temperature": 0.2},
 ])
 def test_variants_train_and_round_trip(options, data, tmp_path):
     model = models.MultimodalRecommender(embedding_dim=8, epochs=2, batch_size=64,
@@ -205,6 +207,11 @@ def test_training_is_deterministic(data):
     ({"graph_k": 0}, "graph_k"),
     ({"use_item_id": 1}, "use_item_id"),
     ({"learning_rate": 0}, "learning_rate"),
+    ({"loss": "hinge"}, "loss"),
+    ({"temperature": 0}, "temperature"),
+    ({"item_bias": "yes"}, "item_bias"),
+    ({"patience": 0}, "patience"),
+    ({"patience": 2}, "patience needs validation"),
 ])
 def test_bad_parameters_raise(options, match, data):
     with pytest.raises(ParameterError, match=match):
@@ -252,3 +259,204 @@ def test_modality_weights_need_attention(data):
 def test_load_from_wrong_folder_raises(tmp_path):
     with pytest.raises(ModelError, match="config.json"):
         models.MultimodalRecommender.load(tmp_path)
+
+
+# --------------------------------------------------------------------------- losses, biases, validation
+
+def test_softmax_loss_learns_and_ranks_cold_items(data):
+    model = models.MultimodalRecommender(fusion="concat", loss="softmax", embedding_dim=8,
+                                         epochs=15, batch_size=64, learning_rate=0.02,
+                                         seed=0).fit(data["train"], data["features"])
+    losses = model.history_["loss"]
+    assert losses[-1] < losses[0] - 0.1
+    cold = np.arange(NUM_WARM, NUM_ITEMS)
+    scores = model.score(list(model.user_ids_))[:, cold]
+    users = model.user_encoder_.transform(model.user_ids_).astype(int)
+    truth = data["truth"][users][:, cold]
+    agreement = np.mean([np.corrcoef(s, t)[0, 1] for s, t in zip(scores, truth, strict=True)])
+    assert agreement > 0.2
+
+
+def test_item_biases_are_content_plus_id(data):
+    model = models.MultimodalRecommender(fusion="concat", use_item_id=True, embedding_dim=8,
+                                         epochs=3, batch_size=64, seed=0).fit(
+        data["train"], data["features"])
+    biases = model.item_biases()
+    assert biases.shape == (NUM_ITEMS,) and np.isfinite(biases).all()
+    # A cold item's id bias is never trained: its bias is its content bias alone.
+    network = model.network_
+    id_bias = network.item_id_bias.get_weights()[0][:, 0]
+    assert np.all(id_bias[NUM_WARM:] == 0) and np.any(id_bias[:NUM_WARM] != 0)
+    without = models.MultimodalRecommender(item_bias=False, embedding_dim=8, epochs=1,
+                                           batch_size=64).fit(data["train"], data["features"])
+    assert (without.item_biases() == 0).all()
+
+
+def test_score_is_dot_plus_bias(data):
+    model = models.MultimodalRecommender(fusion="concat", embedding_dim=8, epochs=2,
+                                         batch_size=64, seed=0).fit(data["train"],
+                                                                    data["features"])
+    vectors, biases = model.item_vectors().to_numpy(), model.item_biases().to_numpy()
+    history = data["train"][data["train"].user_id == "u004"].item_id.tolist()
+    user = vectors[model.item_encoder_.transform(history)].mean(axis=0)
+    np.testing.assert_allclose(model.score(["u004"])[0], vectors @ user + biases, rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_validation_loss_and_early_stopping(data):
+    train = data["train"]
+    held_out = train.groupby("user_id").tail(2)
+    rest = train.drop(held_out.index)
+    model = models.MultimodalRecommender(fusion="concat", embedding_dim=8, epochs=40,
+                                         batch_size=64, learning_rate=0.05, patience=2,
+                                         seed=0).fit(rest, data["features"], validation=held_out)
+    history = model.history_
+    assert len(history["val_loss"]) == len(history["loss"]) <= 40
+    assert model.best_epoch_ == int(np.argmin(history["val_loss"])) + 1
+    if len(history["loss"]) < 40:  # stopped early: the best epoch is `patience` epochs back
+        assert model.best_epoch_ == len(history["loss"]) - 2
+
+
+def test_validation_with_unknown_user_raises(data):
+    validation = pd.DataFrame({"user_id": ["nobody"], "item_id": ["i000"]})
+    with pytest.raises(DataError, match="unknown to the model"):
+        models.MultimodalRecommender(embedding_dim=4, epochs=1).fit(
+            data["train"], data["features"], validation=validation)
+
+
+def test_bpr_dataset_without_reshuffle_repeats_batches():
+    dataset = models.bpr_dataset(np.arange(20), np.arange(20) % 7, np.arange(7), batch_size=8,
+                                 seed=0, reshuffle=False)
+    first = [b[0][2].numpy() for b in dataset]
+    second = [b[0][2].numpy() for b in dataset]
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+# --------------------------------------------------------------------------- the seed's classifier
+
+@pytest.fixture(scope="module")
+def labelled():
+    rng = np.random.default_rng(1)
+    ids = [f"i{i:03d}" for i in range(120)]
+    labels = pd.Series(np.array(["news", "music", "sport"])[np.arange(120) % 3], index=ids)
+    centres = rng.normal(size=(3, 6)) * 2
+    codes = np.arange(120) % 3
+    text = pd.DataFrame(centres[codes] + rng.normal(size=(120, 6)), index=ids)
+    audio = pd.DataFrame(rng.normal(size=(120, 4)), index=ids)  # pure noise
+    audio.iloc[5] = np.nan
+    return {"text": text, "audio": audio}, labels
+
+
+def test_classifier_learns_the_category(labelled):
+    features, labels = labelled
+    train, test = labels.iloc[:90], labels.iloc[90:]
+    model = models.ModalityClassifier(epochs=40, seed=0).fit(features, train)
+    assert list(model.classes_) == ["music", "news", "sport"]
+    assert model.score(features, test) > 0.8
+    probabilities = model.predict_proba(features)
+    assert probabilities.shape == (120, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert set(model.predict(features).unique()) <= set(model.classes_)
+    assert "val_accuracy" in model.history_
+
+
+def test_classifier_is_deterministic(labelled):
+    features, labels = labelled
+    first = models.ModalityClassifier(epochs=3, seed=2).fit(features, labels).predict_proba(features)
+    second = models.ModalityClassifier(epochs=3, seed=2).fit(features, labels).predict_proba(features)
+    pd.testing.assert_frame_equal(first, second)
+
+
+@pytest.mark.parametrize("options,match", [
+    ({"fusion": "sum"}, "fusion"),
+    ({"dropout": 1.0}, "dropout"),
+    ({"validation_fraction": 0.0}, "validation_fraction"),
+    ({"hidden_dim": 0}, "hidden_dim"),
+])
+def test_classifier_bad_parameters_raise(options, match, labelled):
+    with pytest.raises(ParameterError, match=match):
+        models.ModalityClassifier(**options).fit(*labelled)
+
+
+def test_classifier_bad_labels_raise(labelled):
+    features, labels = labelled
+    with pytest.raises(DataError, match="missing"):
+        models.ModalityClassifier().fit(features, labels.where(labels != "news"))
+    with pytest.raises(DataError, match="two classes"):
+        models.ModalityClassifier().fit(features, labels[labels == "news"])
+    with pytest.raises(ParameterError, match="Series"):
+        models.ModalityClassifier().fit(features, labels.to_numpy())
+
+
+def test_classifier_unfitted_and_wrong_modalities_raise(labelled):
+    features, labels = labelled
+    with pytest.raises(NotFittedError):
+        models.ModalityClassifier().predict(features)
+    model = models.ModalityClassifier(epochs=1).fit(features, labels)
+    with pytest.raises(DataError, match="modalities"):
+        model.predict({"text": features["text"]})
+
+
+# --------------------------------------------------------------------------- trainable branches
+
+def test_lstm_text_branch_trains_inside_the_item_tower(data, tmp_path):
+    from mmrec_lib import text
+
+    rng = np.random.default_rng(3)
+    words = np.array(["cat", "dog", "song", "goal", "rain", "sun", "jazz", "city"])
+    titles = [" ".join(rng.choice(words, size=4)) for _ in range(NUM_ITEMS)]
+    vocabulary = text.WordVocabulary(max_length=6).fit(titles)
+    token_ids = pd.DataFrame(vocabulary.transform(titles), index=data["item_ids"])
+    encoder = text.LstmTextEncoder(vocabulary.vocab_size_, embedding_dim=8, units=8)
+    features = {"text": token_ids, "audio": data["features"]["audio"]}
+    model = models.MultimodalRecommender(fusion="concat", embedding_dim=8, epochs=3,
+                                         batch_size=64, encoders={"text": encoder},
+                                         seed=0).fit(data["train"], features)
+    assert model.network_.feature_tables[0].dtype == "int32"
+    assert not encoder.weights  # the caller's layer was copied, not trained
+    lstm_weights = [w for w in model.network_.trainable_weights if "lstm" in w.name]
+    assert lstm_weights
+    scores = model.score(["u001"])
+    assert np.isfinite(scores).all()
+    loaded = models.MultimodalRecommender.load(model.save(tmp_path / "lstm"))
+    np.testing.assert_allclose(loaded.score(["u001"]), scores, rtol=1e-6)
+
+
+def test_encoders_must_name_known_modalities(data):
+    from mmrec_lib import text
+
+    with pytest.raises(ParameterError, match="not in item_features"):
+        models.MultimodalRecommender(encoders={"video": text.LstmTextEncoder(10)}).fit(
+            data["train"], data["features"])
+    with pytest.raises(ParameterError, match="encoders"):
+        models.MultimodalRecommender(encoders={"text": "lstm"}).fit(
+            data["train"], data["features"])
+
+
+def test_softmax_logits_are_corrected_by_log_sampling_probability(data):
+    model = models.MultimodalRecommender(fusion="concat", loss="softmax", embedding_dim=4,
+                                         epochs=1, batch_size=64, seed=0).fit(
+        data["train"], data["features"])
+    counts = np.asarray(model.train_matrix_.sum(axis=0)).ravel()
+    log_q = model.network_.log_q.numpy()
+    seen = counts > 0
+    np.testing.assert_allclose(log_q[seen], np.log(counts[seen] / counts.sum()), rtol=1e-5)
+    assert (log_q[~seen] == 0).all()
+    users, positives = np.array([0, 1], np.int32), np.array([2, 5], np.int32)
+    logits = model.network_((users, positives, positives)).numpy()
+    network = model.network_
+    items, bias = network.item_vectors(with_bias=True)
+    plain = network.score_users(network.user_vectors(users, items, exclude=positives),
+                                tf_gather(items, positives), tf_gather(bias, positives)).numpy()
+    np.testing.assert_allclose(logits, plain - log_q[positives][None, :], rtol=1e-4, atol=1e-5)
+    # Serving scores carry no correction: it only undoes the sampling during training.
+    bpr = models.MultimodalRecommender(fusion="concat", embedding_dim=4, epochs=1,
+                                       batch_size=64, seed=0).fit(data["train"], data["features"])
+    assert bpr.network_.log_q is None
+
+
+def tf_gather(values, index):
+    from mmrec_lib._env import import_tensorflow
+
+    return import_tensorflow().gather(values, index)

@@ -200,3 +200,29 @@ def test_cold_start_too_many(frame):
 def test_split_unpacks(frame):
     train, validation, test = splits.stratified_split(frame)
     assert validation.empty and len(train) > len(test) > 0
+
+
+def test_warm_cold_split(frame):
+    cold = ["i03", "i07", "i11", "missing"]
+    split = splits.warm_cold_split(frame, cold, ratio=0.8, validation_ratio=0.1, seed=0)
+    assert split.kind == "warm_cold"
+    # Every given cold item stays a candidate, watched or not.
+    assert sorted(split.cold_items) == sorted(cold)
+    assert set(split.cold_test.item_id) <= set(cold[:3])
+    for part in (split.train, split.validation, split.test):
+        assert not part.item_id.isin(cold).any()
+    assert split.cold_test.item_id.isin(cold).all()
+    assert split.cold_test.user_id.isin(split.train.user_id).all()
+    warm = frame[~frame.item_id.isin(cold)]
+    assert len(split.train) + len(split.validation) + len(split.test) == len(warm)
+    again = splits.warm_cold_split(frame, cold, ratio=0.8, validation_ratio=0.1, seed=0)
+    pd.testing.assert_frame_equal(split.test, again.test)
+
+
+def test_warm_cold_split_bad_items(frame):
+    with pytest.raises(ParameterError, match="cold_items"):
+        splits.warm_cold_split(frame, [])
+    with pytest.raises(ParameterError, match="cold_items"):
+        splits.warm_cold_split(frame, "i03")
+    with pytest.raises(DataError, match="none of the cold_items"):
+        splits.warm_cold_split(frame, ["nope"])

@@ -28,6 +28,7 @@ __all__ = [
     "SIZES",
     "CATEGORY_NAMES",
     "OBJECT_CLASSES",
+    "ORACLE_TERMS",
     "GENERATOR_VERSION",
     "COMPLETE_MARKER",
     "ITEM_COLUMNS",
@@ -222,16 +223,27 @@ class GroundTruth:
         return self.arousal
 
 
-def _true_scores(truth: GroundTruth, user_index: np.ndarray, item_index: np.ndarray) -> np.ndarray:
-    affinity = truth.user_category_affinity[user_index][:, truth.category[item_index]]
-    energy_gap = truth.user_energy[user_index][:, None] - truth.arousal[item_index][None, :]
-    return (_W_CATEGORY * affinity
-            - _W_ENERGY * energy_gap ** 2
-            + _W_STYLE * truth.user_style_weight[user_index][:, None]
-            * truth.visual_style[item_index][None, :]
-            + _W_TIMBRE * truth.user_timbre_weight[user_index][:, None]
-            * truth.timbre[item_index][None, :]
-            + _W_APPEAL * truth.appeal[item_index][None, :])
+#: The terms of the true preference score, see :meth:`MiniClips.oracle_scores`.
+ORACLE_TERMS = ("category", "energy", "style", "timbre", "appeal")
+
+
+def _true_scores(truth: GroundTruth, user_index: np.ndarray, item_index: np.ndarray,
+                 terms=ORACLE_TERMS) -> np.ndarray:
+    score = np.zeros((len(user_index), len(item_index)))
+    if "category" in terms:
+        score += _W_CATEGORY * truth.user_category_affinity[user_index][:, truth.category[item_index]]
+    if "energy" in terms:
+        energy_gap = truth.user_energy[user_index][:, None] - truth.arousal[item_index][None, :]
+        score -= _W_ENERGY * energy_gap ** 2
+    if "style" in terms:
+        score += (_W_STYLE * truth.user_style_weight[user_index][:, None]
+                  * truth.visual_style[item_index][None, :])
+    if "timbre" in terms:
+        score += (_W_TIMBRE * truth.user_timbre_weight[user_index][:, None]
+                  * truth.timbre[item_index][None, :])
+    if "appeal" in terms:
+        score += _W_APPEAL * truth.appeal[item_index][None, :]
+    return score
 
 
 class MiniClips:
@@ -309,23 +321,32 @@ class MiniClips:
                                  f"({len(missing)} of {len(ids)})")
         return np.array([lookup[i] for i in ids], dtype=np.int64)
 
-    def oracle_scores(self, user_ids, item_ids) -> np.ndarray:
+    def oracle_scores(self, user_ids, item_ids, *, terms=ORACLE_TERMS) -> np.ndarray:
         """The true preference score that generated the interactions.
 
         Introduced in chapter 01; ranking by it gives the oracle ceiling of every chapter.
+        The score is a sum of terms: category affinity, closeness of the clip's
+        energy to the user's, visual style and timbre (each liked or disliked by
+        the user), and the clip's appeal to everyone. ``terms`` keeps only some of
+        them: chapter 08 ranks by one group of terms to measure how much any
+        model that sees only those attributes can achieve.
 
         Parameters
         ----------
         user_ids : sequence of str, length n_users
         item_ids : sequence of str, length n_items
+        terms : subset of :data:`ORACLE_TERMS`
 
         Returns
         -------
         ndarray of shape (n_users, n_items), float64
         """
+        from mmrec_lib.utils import check_subset
+
+        terms = check_subset("terms", terms, ORACLE_TERMS)
         users = self.user_index(user_ids)
         items = self.item_index(item_ids)
-        return _true_scores(self.truth, users, items)
+        return _true_scores(self.truth, users, items, terms)
 
     def read_frames(self, item_id: str) -> np.ndarray:
         """Decoded frames of a clip, uint8 array of shape (n_frames, FRAME_SIZE, FRAME_SIZE, 3)."""

@@ -1,0 +1,147 @@
+"""All modality features of a dataset in one call: {modality: DataFrame indexed by item id}."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from mmrec_lib.errors import ParameterError
+from mmrec_lib.utils import check_subset
+
+__all__ = ["MODALITIES", "item_features", "visual_features"]
+
+#: The modalities :func:`item_features` knows, in the order of V = [v_text, v_audio, v_image].
+MODALITIES = ("text", "audio", "visual")
+
+# The frames every visual feature is computed from (the settings chapter 04 uses).
+_NUM_FRAMES = 8
+_FRAME_SIDE = 64
+_ENCODER_SIDE = 32
+
+
+def _item_ids(dataset) -> np.ndarray:
+    items = getattr(dataset, "items", None)
+    if not isinstance(items, pd.DataFrame) or "item_id" not in items.columns:
+        raise ParameterError("dataset must have an items table with an item_id column "
+                             f"(e.g. a loaded MiniClips set), got {type(dataset).__name__}")
+    if items.empty:
+        raise ParameterError("dataset has no items")
+    return items["item_id"].astype(str).to_numpy()
+
+
+def visual_features(dataset, *, kind: Literal["handcrafted", "cnn", "both"] = "both",
+                    data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Visual vectors of every clip, cached: hand-made frame statistics and/or the frame CNN.
+
+    Introduced in chapter 07. ``"handcrafted"`` is the mean over 8 frames of
+    :func:`mmrec_lib.vision.clip_features` (colourfulness, brightness, edges,
+    motion, ...), standardised. ``"cnn"`` is the frozen video encoder of chapter
+    04 (a per-frame CNN, ``TimeDistributed``, mean over time), pre-trained to
+    predict the category of the *warm* clips only: the late releases (cold
+    items) lend it neither their frames nor their labels, so cold-start
+    evaluation stays honest. ``"both"`` concatenates the two.
+
+    Returns
+    -------
+    DataFrame (n_items, n_features) indexed by item id, rows in ``dataset.items`` order.
+    """
+    from mmrec_lib import vision
+
+    if kind not in ("handcrafted", "cnn", "both"):
+        raise ParameterError(f"kind={kind!r} must be 'handcrafted', 'cnn' or 'both'")
+    ids = _item_ids(dataset)
+    clips = vision.load_clip_frames(dataset, num_frames=_NUM_FRAMES, size=_FRAME_SIDE,
+                                    data_dir=data_dir)
+    parts = []
+    if kind in ("handcrafted", "both"):
+        path = vision.features_cache_path(dataset, "handcrafted-clip-features",
+                                          {"frames": _NUM_FRAMES, "side": _FRAME_SIDE},
+                                          data_dir=data_dir)
+        table = vision.cached_array(path, lambda: vision.clip_feature_table(clips).to_numpy())
+        table = (table - table.mean(axis=0)) / np.maximum(table.std(axis=0), 1e-8)
+        parts.append(pd.DataFrame(table, index=ids).add_prefix("frame_"))
+    if kind in ("cnn", "both"):
+        parts.append(pd.DataFrame(_cnn_embeddings(dataset, clips, data_dir), index=ids)
+                     .add_prefix("cnn_"))
+    frame = pd.concat(parts, axis=1).astype(np.float32)
+    frame.index.name = "item_id"
+    return frame
+
+
+def _cnn_embeddings(dataset, clips: np.ndarray, data_dir) -> np.ndarray:
+    from mmrec_lib import vision
+
+    truth = getattr(dataset, "truth", None)
+    if truth is None:
+        raise ParameterError("the CNN visual features are pre-trained on the category labels "
+                             "of a MiniClips set; this dataset has none (use kind='handcrafted')")
+    ids = _item_ids(dataset)
+    warm = np.flatnonzero(~np.isin(ids, truth.cold_items))
+    n, t, h, w, c = clips.shape
+    factor = _FRAME_SIDE // _ENCODER_SIDE
+    small = clips.reshape(n, t, h // factor, factor, w // factor, factor, c).mean(axis=(3, 5))
+    normalizer = vision.Normalizer(method="standard").fit(small[warm])
+    inputs = normalizer.transform(small)
+    settings = {"epochs": 10, "embedding_dim": 32, "filters": (16, 32, 32),
+                "learning_rate": 2e-3, "seed": 0}
+    weights = vision.features_cache_path(
+        dataset, "video-encoder", {**settings, "frames": _NUM_FRAMES, "side": _ENCODER_SIDE,
+                                   "train": "warm-items"}, suffix=".h5", data_dir=data_dir)
+    encoder, _, _ = vision.pretrain_video_encoder(
+        inputs[warm], truth.category[warm], num_classes=len(truth.category_names),
+        weights_path=weights, **settings)
+    return vision.clip_embeddings(dataset, encoder, inputs, data_dir=data_dir,
+                                  settings={"normalizer": "standard-warm",
+                                            "side": _ENCODER_SIDE})
+
+
+def item_features(dataset, *, modalities: Sequence[str] = MODALITIES,
+                  audio: Literal["musicnn", "handcrafted"] = "musicnn",
+                  visual: Literal["handcrafted", "cnn", "both"] = "both",
+                  data_dir: str | os.PathLike | None = None) -> dict[str, pd.DataFrame]:
+    """The item vectors of every modality, each a DataFrame indexed by item id.
+
+    Introduced in chapter 07; chapter 08 feeds the result to
+    :class:`mmrec_lib.models.MultimodalRecommender`. Everything is cached by the
+    chapter that introduced it: text = MiniLM sentence vectors (chapter 02,
+    384-d), audio = musicnn embeddings (chapter 03, 200-d) or hand-made audio
+    features, visual = :func:`visual_features`. The first call on an empty
+    cache computes them (minutes), later calls read them (about a second).
+
+    Returns
+    -------
+    dict {modality: DataFrame (n_items, d_modality)}, rows in ``dataset.items`` order.
+    """
+    from mmrec_lib import text as text_module
+
+    modalities = check_subset("modalities", modalities, MODALITIES)
+    if audio not in ("musicnn", "handcrafted"):
+        raise ParameterError(f"audio={audio!r} must be 'musicnn' or 'handcrafted'")
+    ids = _item_ids(dataset)
+    result: dict[str, pd.DataFrame] = {}
+    for modality in modalities:
+        if modality == "text":
+            values = text_module.encode_items(dataset, data_dir=data_dir)
+            frame = pd.DataFrame(values, index=ids).add_prefix("text_")
+        elif modality == "audio":
+            from mmrec_lib.audio import dataset as audio_dataset
+
+            if audio == "musicnn":
+                values = audio_dataset.dataset_musicnn_features(dataset,
+                                                                data_dir=data_dir).embeddings
+                frame = pd.DataFrame(values, index=ids).add_prefix("musicnn_")
+            else:
+                table = audio_dataset.dataset_handcrafted_features(dataset, data_dir=data_dir)
+                values = table.to_numpy(np.float64)
+                values = (values - values.mean(axis=0)) / np.maximum(values.std(axis=0), 1e-8)
+                frame = pd.DataFrame(values, index=ids, columns=table.columns)
+        else:
+            frame = visual_features(dataset, kind=visual, data_dir=data_dir)
+        frame = frame.astype(np.float32)
+        frame.index.name = "item_id"
+        result[modality] = frame
+    return result
