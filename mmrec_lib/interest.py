@@ -195,9 +195,12 @@ class ScoreFunctionModel(InterestModel):
                                  f"scores, got {type(self.score_function).__name__}")
 
     def fit(self, train: pd.DataFrame, item_vectors: pd.DataFrame | None = None):
-        if self.item_ids is not None:
-            catalogue = pd.DataFrame(index=pd.Index(np.asarray(self.item_ids), name=ITEM_COL))
-            item_vectors = catalogue.assign(_=0.0) if item_vectors is None else item_vectors
+        """Fit on ``train``; the catalogue is ``item_ids`` (and the training items)."""
+        if self.item_ids is not None and item_vectors is None:
+            # The base class takes the catalogue from the training items and the index of
+            # item_vectors; a one-column placeholder frame carries item_ids into it.
+            item_vectors = pd.DataFrame({"placeholder": 0.0},
+                                        index=pd.Index(np.asarray(self.item_ids), name=ITEM_COL))
         return super().fit(train, item_vectors)
 
     def _fit(self, X, vectors, train):
