@@ -692,9 +692,8 @@ class ModalityClassifier:
             raise ParameterError("labels must be a non-empty Series indexed by item id")
         if labels.isna().any():
             raise DataError(f"labels has {int(labels.isna().sum())} missing value(s)")
-        for name in ("modalities_",):
-            if hasattr(self, name):
-                delattr(self, name)
+        if hasattr(self, "modalities_"):  # refitting: accept a new set of modalities
+            del self.modalities_
         features, ids, filled, mask = self._arrays(item_features, labels.index.to_numpy())
         self.modalities_ = list(features)
         self.classes_, y = np.unique(labels.to_numpy(), return_inverse=True)
