@@ -496,22 +496,199 @@ class MultimodalRecommender(InterestModel):
         return pd.DataFrame(weights.numpy(), columns=self.modalities_,
                             index=pd.Index(self.item_ids_, name=ITEM_COL))
 
-    def score_history(self, histories: Sequence[Sequence]) -> np.ndarray:
-        """Scores (n_histories, n_items) for new users given only their item histories."""
-        check_is_fitted(self)
+    def _history_rows(self, histories: Sequence[Sequence]) -> np.ndarray:
+        """Item indices of new users' histories (n_histories, max_history), padded with -1."""
         if self.use_user_id:
-            raise ModelError("score_history needs use_user_id=False: new users have no id "
-                             "embedding")
+            raise ModelError("new users need use_user_id=False: they have no id embedding")
         if isinstance(histories, str) or not isinstance(histories, Sequence):
             raise ParameterError("histories must be a list of item-id lists, one per user")
         rows = np.full((len(histories), self.max_history), _PAD, dtype=np.int32)
         for row, items in enumerate(histories):
             index = self.item_encoder_.transform(list(items))[-self.max_history:]
             rows[row, : len(index)] = index
+        return rows
+
+    def score_history(self, histories: Sequence[Sequence]) -> np.ndarray:
+        """Scores (n_histories, n_items) for new users given only their item histories."""
+        check_is_fitted(self)
         network = self.network_
+        rows = self._history_rows(histories)
         items, bias = network.item_vectors(training=False, with_bias=True)
         users = network.user_vectors(tf.zeros(len(rows), tf.int32), items, history=rows)
         return network.score_users(users, items, bias).numpy()
+
+    def user_vectors(self, user_ids: Sequence | None = None, *,
+                     histories: Sequence[Sequence] | None = None) -> pd.DataFrame:
+        """The user tower's vectors ``p_u`` of known users or of new users' histories.
+
+        Introduced in chapter 08. ``p_u`` is the user's id embedding (with
+        ``use_user_id``) plus the mean item vector of their most recent
+        ``max_history`` training items; for a history it is the mean item vector
+        of its last ``max_history`` items, the vector :meth:`score_history` uses.
+        With ``similarity="dot"``, ``score = user_vectors @ item_vectors.T + item_biases``.
+
+        Parameters
+        ----------
+        user_ids : sequence of n_users ids (or one id), optional
+            Users seen in ``fit``.
+        histories : sequence of n_histories item-id lists, optional
+            New users (needs ``use_user_id=False``); each list is non-empty.
+            Pass exactly one of ``user_ids`` and ``histories``.
+
+        Returns
+        -------
+        DataFrame of shape (n_users, embedding_dim) indexed by user id, or of
+        shape (n_histories, embedding_dim) with index ``0 .. n_histories - 1``.
+
+        Raises
+        ------
+        ParameterError
+            Both or neither of ``user_ids`` and ``histories``; an empty history.
+        DataError
+            A user id or an item id not seen in ``fit``.
+        ModelError
+            ``histories`` with ``use_user_id=True``.
+        NotFittedError
+            Before ``fit``.
+        """
+        check_is_fitted(self)
+        if (user_ids is None) == (histories is None):
+            raise ParameterError("pass exactly one of user_ids and histories=, got "
+                                 f"{'both' if user_ids is not None else 'neither'}")
+        network = self.network_
+        items = network.item_vectors(training=False)
+        if user_ids is not None:
+            if isinstance(user_ids, (str, int, np.integer)):
+                user_ids = [user_ids]
+            users = self.user_encoder_.transform(user_ids).astype(np.int32)
+            vectors = network.user_vectors(users, items)
+            return pd.DataFrame(vectors.numpy(), index=pd.Index(user_ids, name=USER_COL))
+        if isinstance(histories, Sequence) and not isinstance(histories, str):
+            if len(histories) == 0:
+                raise ParameterError("histories is empty; expected at least one item-id list")
+            for row, items_of_user in enumerate(histories):
+                if isinstance(items_of_user, str) or len(items_of_user) == 0:
+                    raise ParameterError(f"histories[{row}]={items_of_user!r} must be a "
+                                         "non-empty list of item ids")
+        rows = self._history_rows(histories)
+        vectors = network.user_vectors(tf.zeros(len(rows), tf.int32), items, history=rows)
+        return pd.DataFrame(vectors.numpy(), index=pd.RangeIndex(len(rows), name="history"))
+
+    def _check_additive(self) -> None:
+        """Raise ParameterError unless the score splits exactly into per-modality parts."""
+        reasons = []
+        if self.similarity != "dot":
+            reasons.append(f"similarity={self.similarity!r} divides each score by |p_u| |q_i|, "
+                           "to which every modality contributes")
+        if self.fusion != "concat":
+            reasons.append(f"fusion={self.fusion!r} weighs each modality by a function of all "
+                           "of them")
+        if self.graph_k is not None:
+            reasons.append(f"graph_k={self.graph_k} mixes each item's vector with its "
+                           "neighbours' vectors")
+        if reasons:
+            raise ParameterError("score_parts needs similarity='dot', fusion='concat' and no "
+                                 "graph, so that the score is linear in each modality: "
+                                 + "; ".join(reasons))
+        clash = {"collaborative", "shared"} & set(self.modalities_)
+        if clash:
+            raise ModelError(f"modalities {sorted(clash)} clash with score_parts' own columns")
+
+    def score_parts(self, user_id=None, *, history: Sequence | None = None) -> pd.DataFrame:
+        """Split one user's score of every item into per-modality parts that add up to it.
+
+        Introduced in chapter 08. With ``similarity="dot"`` the score is
+        ``s(u, i) = <p_u, q_i> + b_i`` with ``q_i = c_i + e_i`` (fused content
+        plus item-id embedding) and ``b_i = <w, c_i> + b + d_i`` (content bias
+        plus id bias). Concat fusion is linear in each modality's (projected)
+        slot, so ``c_i = c_empty + sum_m (c_i^m - c_empty)``, where ``c_i^m`` is
+        the fusion of item i with only modality m kept and ``c_empty`` the fusion
+        with every modality masked (the mixing layer's bias). Hence
+
+        - part of modality m: ``<p_u + w, c_i^m - c_empty>`` (0 if i lacks m),
+        - ``collaborative``: ``<p_u, e_i> + d_i`` (0 without ``use_item_id``),
+        - ``shared``: ``<p_u + w, c_empty> + b``, the same for every item,
+
+        and the parts add up to :meth:`score` (:meth:`score_history` for
+        ``history=``) up to float32 rounding. Trainable ``encoders`` keep the
+        split exact: each encoder reads only its own modality.
+
+        Parameters
+        ----------
+        user_id : str or int, optional
+            A user seen in ``fit``.
+        history : sequence of item ids, optional
+            A new user's history (needs ``use_user_id=False``). Pass exactly one
+            of ``user_id`` and ``history``.
+
+        Returns
+        -------
+        DataFrame of shape (n_items, n_modalities + 2) indexed by ``item_ids_``
+        (name ``"item_id"``), columns ``modalities_ + ["collaborative", "shared"]``.
+
+        Raises
+        ------
+        ParameterError
+            ``similarity="cosine"``, ``fusion`` other than ``"concat"`` or
+            ``graph_k`` (the split would not be exact); both or neither of
+            ``user_id`` and ``history``; an empty history.
+        DataError
+            An unknown user or item id.
+        NotFittedError
+            Before ``fit``.
+
+        Examples
+        --------
+        >>> model = MultimodalRecommender(fusion="concat", use_item_id=True)  # doctest: +SKIP
+        >>> model = model.fit(train, {"text": text, "audio": audio})  # doctest: +SKIP
+        >>> parts = model.score_parts("u0007")  # doctest: +SKIP
+        >>> np.allclose(parts.sum(axis=1), model.score(["u0007"])[0], atol=1e-4)  # doctest: +SKIP
+        True
+        """
+        check_is_fitted(self)
+        self._check_additive()
+        if (user_id is None) == (history is None):
+            raise ParameterError("pass exactly one of user_id and history=, got "
+                                 f"{'both' if user_id is not None else 'neither'}")
+        if user_id is not None and not isinstance(user_id, (str, int, np.integer)):
+            raise ParameterError(f"user_id={user_id!r} must be one id (str or int)")
+        if history is not None and (isinstance(history, str)
+                                    or not isinstance(history, (Sequence, np.ndarray))
+                                    or len(history) == 0):
+            raise ParameterError(f"history={history!r} must be a non-empty list of item ids")
+        if user_id is not None:
+            user = self.user_vectors([user_id]).to_numpy()[0]
+        else:
+            user = self.user_vectors(histories=[history]).to_numpy()[0]
+        user = user.astype(np.float64)
+        network = self.network_
+        mask = network.mask_table.numpy()
+        inputs = network.modality_inputs(training=False)
+
+        def fused(keep: np.ndarray) -> np.ndarray:
+            """Fused content vectors (n_items, embedding_dim) with only the modalities in keep."""
+            return network.fusion(inputs, modality_mask=keep).numpy().astype(np.float64)
+
+        # The content vector meets the user vector in <p_u, c_i> and the bias weights
+        # in <w, c_i>: both are linear in c_i, so each part of c_i is weighted by p_u + w.
+        weight, constant = user, 0.0
+        if network.content_bias is not None:
+            kernel, bias = network.content_bias.get_weights()
+            weight, constant = user + kernel[:, 0], float(bias[0])
+        empty = fused(np.zeros_like(mask))
+        parts = {}
+        for m, modality in enumerate(self.modalities_):
+            only = np.zeros_like(mask)
+            only[:, m] = mask[:, m]
+            parts[modality] = (fused(only) - empty) @ weight
+        collaborative = np.zeros(len(mask))
+        if network.item_embedding is not None:
+            collaborative = network.item_embedding.get_weights()[0] @ user
+        if network.item_id_bias is not None:
+            collaborative = collaborative + network.item_id_bias.get_weights()[0][:, 0]
+        parts["collaborative"] = collaborative
+        parts["shared"] = np.full(len(mask), empty[0] @ weight + constant)
+        return pd.DataFrame(parts, index=pd.Index(self.item_ids_, name=ITEM_COL))
 
     def recommend(self, user_ids, *, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """Top-``k`` items of one user id or a list of them (user_id, item_id, prediction, rank)."""

@@ -263,9 +263,9 @@ def test_oracle_scores_shape_and_formula(miniclips_tiny):
     truth = miniclips_tiny.truth
     u, i = 3, 20
     expected = (2.0 * truth.user_category_affinity[u, truth.category[i]]
-                - 1.3 * (truth.user_energy[u] - truth.arousal[i]) ** 2
+                - 2.0 * (truth.user_energy[u] - truth.arousal[i]) ** 2
                 + 1.4 * truth.user_style_weight[u] * truth.visual_style[i]
-                + 1.4 * truth.user_timbre_weight[u] * truth.timbre[i]
+                + 2.0 * truth.user_timbre_weight[u] * truth.timbre[i]
                 + 1.0 * truth.appeal[i])
     np.testing.assert_allclose(scores[1, 2], expected)
     # The terms add up to the whole score; one group of terms is a partial ceiling.

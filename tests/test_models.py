@@ -460,3 +460,168 @@ def tf_gather(values, index):
     from mmrec_lib._env import import_tensorflow
 
     return import_tensorflow().gather(values, index)
+
+
+# --------------------------------------------------------------------------- explanations
+
+@pytest.fixture(scope="module")
+def hybrid(data):
+    """Dot product, concat fusion, user and item id embeddings: every part is non-trivial."""
+    return models.MultimodalRecommender(fusion="concat", use_user_id=True, use_item_id=True,
+                                        embedding_dim=8, epochs=3, batch_size=64,
+                                        learning_rate=0.02, seed=0).fit(
+        data["train"], data["features"])
+
+
+@pytest.fixture(scope="module")
+def content_dot(data):
+    """Dot product, concat fusion, content only: new users can be scored from a history."""
+    return models.MultimodalRecommender(fusion="concat", embedding_dim=8, epochs=3,
+                                        batch_size=64, learning_rate=0.02, seed=0).fit(
+        data["train"], data["features"])
+
+
+def test_user_vectors_give_the_dot_product_scores(hybrid, content_dot):
+    for model in (hybrid, content_dot):
+        users = ["u003", "u000"]
+        vectors = model.user_vectors(users)
+        assert vectors.shape == (2, 8)
+        assert list(vectors.index) == users and vectors.index.name == "user_id"
+        scores = (vectors.to_numpy() @ model.item_vectors().to_numpy().T
+                  + model.item_biases().to_numpy())
+        np.testing.assert_allclose(scores, model.score(users), rtol=1e-4, atol=1e-5)
+
+
+def test_user_vectors_of_histories_give_score_history(content_dot):
+    histories = [["i001", "i002"], ["i035"]]
+    vectors = content_dot.user_vectors(histories=histories)
+    assert list(vectors.index) == [0, 1]
+    item_vectors = content_dot.item_vectors()
+    # A history's vector is the mean vector of its items (no user id embedding).
+    np.testing.assert_allclose(vectors.loc[0], item_vectors.loc[["i001", "i002"]].mean(),
+                               rtol=1e-5, atol=1e-6)
+    scores = vectors.to_numpy() @ item_vectors.to_numpy().T + content_dot.item_biases().to_numpy()
+    np.testing.assert_allclose(scores, content_dot.score_history(histories), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_user_vectors_of_one_id(content_dot):
+    pd.testing.assert_frame_equal(content_dot.user_vectors("u004"),
+                                  content_dot.user_vectors(["u004"]))
+
+
+def test_score_parts_add_up_for_a_hybrid_model(hybrid):
+    parts = hybrid.score_parts("u002")
+    assert list(parts.columns) == ["text", "audio", "collaborative", "shared"]
+    assert list(parts.index) == list(hybrid.item_ids_) and parts.index.name == "item_id"
+    np.testing.assert_allclose(parts.sum(axis=1), hybrid.score(["u002"])[0], rtol=1e-4,
+                               atol=1e-4)
+    assert parts.loc["i003", "audio"] == 0  # i003 has no audio track
+    assert parts["shared"].nunique() == 1
+    assert (parts["collaborative"].iloc[:NUM_WARM] != 0).any()
+    # A cold item's id embedding and id bias are never trained: nothing collaborative.
+    assert (parts["collaborative"].iloc[NUM_WARM:] == 0).all()
+
+
+def test_score_parts_add_up_for_a_content_model(content_dot):
+    parts = content_dot.score_parts("u005")
+    np.testing.assert_allclose(parts.sum(axis=1), content_dot.score(["u005"])[0], rtol=1e-4,
+                               atol=1e-4)
+    assert (parts["collaborative"] == 0).all()
+    assert (parts["text"] != 0).all()
+
+
+def test_score_parts_of_a_history_add_up_to_score_history(content_dot):
+    history = ["i004", "i010", "i033"]
+    parts = content_dot.score_parts(history=history)
+    np.testing.assert_allclose(parts.sum(axis=1), content_dot.score_history([history])[0],
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_score_parts_stay_exact_with_a_trainable_branch(data):
+    from mmrec_lib import text
+
+    titles = [f"{'cat dog' if i % 2 else 'song jazz'} city {i % 3}" for i in range(NUM_ITEMS)]
+    vocabulary = text.WordVocabulary(max_length=5).fit(titles)
+    token_ids = pd.DataFrame(vocabulary.transform(titles), index=data["item_ids"])
+    encoder = text.LstmTextEncoder(vocabulary.vocab_size_, embedding_dim=4, units=4)
+    model = models.MultimodalRecommender(
+        fusion="concat", embedding_dim=4, epochs=1, batch_size=64, encoders={"text": encoder},
+        seed=0).fit(data["train"], {"text": token_ids, "audio": data["features"]["audio"]})
+    parts = model.score_parts("u001")
+    np.testing.assert_allclose(parts.sum(axis=1), model.score(["u001"])[0], rtol=1e-4,
+                               atol=1e-4)
+    assert (parts["text"] != 0).all()
+
+
+@pytest.mark.parametrize("options,match", [
+    ({"similarity": "cosine"}, "cosine"),
+    ({"fusion": "gated"}, "gated"),
+    ({"graph_k": 3}, "graph_k=3"),
+])
+def test_score_parts_refuse_inexact_splits(options, match, data):
+    model = models.MultimodalRecommender(**{"fusion": "concat", **options}, embedding_dim=4,
+                                         epochs=1, batch_size=64).fit(data["train"],
+                                                                      data["features"])
+    with pytest.raises(ParameterError, match=match):
+        model.score_parts("u000")
+
+
+def test_score_parts_refuse_attention_fusion(fitted):
+    with pytest.raises(ParameterError, match="fusion='attention'"):
+        fitted.score_parts("u000")
+
+
+def test_unknown_user_raises_in_explanations(content_dot):
+    with pytest.raises(DataError, match="not seen"):
+        content_dot.user_vectors(["nobody"])
+    with pytest.raises(DataError, match="not seen"):
+        content_dot.score_parts("nobody")
+
+
+def test_unknown_history_item_raises_in_explanations(content_dot):
+    with pytest.raises(DataError, match="not seen"):
+        content_dot.score_parts(history=["i999"])
+
+
+@pytest.mark.parametrize("histories,match", [
+    ([], "histories is empty"),
+    ([["i000"], []], r"histories\[1\]"),
+    (["i000"], r"histories\[0\]"),
+])
+def test_user_vectors_bad_histories_raise(histories, match, content_dot):
+    with pytest.raises(ParameterError, match=match):
+        content_dot.user_vectors(histories=histories)
+
+
+def test_score_parts_empty_history_raises(content_dot):
+    with pytest.raises(ParameterError, match="non-empty"):
+        content_dot.score_parts(history=[])
+
+
+def test_explanations_need_exactly_one_of_user_and_history(content_dot):
+    with pytest.raises(ParameterError, match="neither"):
+        content_dot.user_vectors()
+    with pytest.raises(ParameterError, match="both"):
+        content_dot.user_vectors(["u000"], histories=[["i000"]])
+    with pytest.raises(ParameterError, match="neither"):
+        content_dot.score_parts()
+    with pytest.raises(ParameterError, match="both"):
+        content_dot.score_parts("u000", history=["i000"])
+    with pytest.raises(ParameterError, match="one id"):
+        content_dot.score_parts(["u000", "u001"])
+
+
+def test_histories_need_a_model_without_user_ids(hybrid):
+    with pytest.raises(ModelError, match="use_user_id"):
+        hybrid.user_vectors(histories=[["i000"]])
+    with pytest.raises(ModelError, match="use_user_id"):
+        hybrid.score_parts(history=["i000"])
+
+
+def test_explanations_of_an_unfitted_model_raise():
+    model = models.MultimodalRecommender(fusion="concat")
+    with pytest.raises(NotFittedError):
+        model.user_vectors(["u000"])
+    with pytest.raises(NotFittedError):
+        model.score_parts("u000")
