@@ -367,3 +367,35 @@ def test_stale_temporary_folders_are_removed_before_a_build(tmp_path):
     miniclips._remove_stale_parts(root)
     assert not stale.exists()
     assert fresh.exists()
+
+
+def test_exposure_share(miniclips_tiny):
+    ds = miniclips_tiny
+    users, items = list(ds.users.user_id), list(ds.items.item_id)
+    share = ds.exposure_share(users, items)
+    assert share.shape == (len(users), len(items))
+    assert share.min() >= 0 and share.max() <= 1
+    # Nobody watches a clip before its release: every view has a positive share.
+    rows, cols = ds.user_index(ds.interactions.user_id), ds.item_index(ds.interactions.item_id)
+    assert (share[rows, cols] > 0).all()
+    # By hand for one pair: the part of the user's active period after the release.
+    day = np.timedelta64(86400, "s")
+    origin = np.datetime64("2025-01-01T00:00:00", "s")
+    u, i = 5, len(items) - 1  # the last clip is released late in the timeline
+    start = max((ds.users.signup_time.iloc[u].to_datetime64() - origin) / day / 180, 0.0)
+    release = (ds.items.release_time.iloc[i].to_datetime64() - origin) / day / 180
+    expected = (1 - max(release, start)) / (1 - start)
+    np.testing.assert_allclose(share[u, i], expected)
+    assert share[u, i] < 0.2
+    # A clip released before the user's signup was there all along.
+    early = int(np.argmin(ds.items.release_time.to_numpy()))
+    assert share[:, early].min() == 1.0
+
+
+def test_oracle_with_exposure(miniclips_tiny):
+    users, items = ["u0001", "u0004"], ["i0000", "i0030", "i0059"]
+    plain = miniclips_tiny.oracle_scores(users, items)
+    exposed = miniclips_tiny.oracle_scores(users, items, exposure=True)
+    share = miniclips_tiny.exposure_share(users, items)
+    np.testing.assert_allclose(exposed, plain + np.log(share))
+    assert (exposed <= plain).all()

@@ -324,21 +324,31 @@ class MiniClips:
                                  f"({len(missing)} of {len(ids)})")
         return np.array([lookup[i] for i in ids], dtype=np.int64)
 
-    def oracle_scores(self, user_ids, item_ids, *, terms=ORACLE_TERMS) -> np.ndarray:
+    def oracle_scores(self, user_ids, item_ids, *, terms=ORACLE_TERMS,
+                      exposure: bool = False) -> np.ndarray:
         """The true preference score that generated the interactions.
 
-        Introduced in chapter 01; ranking by it gives the oracle ceiling of every chapter.
+        Introduced in chapter 01; ranking by it gives the oracle of every chapter.
         The score is a sum of terms: category affinity, closeness of the clip's
         energy to the user's, visual style and timbre (each liked or disliked by
         the user), and the clip's appeal to everyone. ``terms`` keeps only some of
         them: chapter 08 ranks by one group of terms to measure how much any
         model that sees only those attributes can achieve.
 
+        Preference is not the whole story of who watched what: a clip released
+        late in a user's active period had less time to be picked. When the test
+        rows are drawn from all of a user's views (not only the last one),
+        ``exposure=True`` adds ``log`` of :meth:`exposure_share` to the score,
+        which ranks those rows better than preference alone (chapter 08).
+
         Parameters
         ----------
         user_ids : sequence of str, length n_users
         item_ids : sequence of str, length n_items
         terms : subset of :data:`ORACLE_TERMS`
+        exposure : bool
+            Add ``log(exposure_share)`` (floored at ``log(1e-9)`` for clips the
+            user could never have seen).
 
         Returns
         -------
@@ -349,7 +359,35 @@ class MiniClips:
         terms = check_subset("terms", terms, ORACLE_TERMS)
         users = self.user_index(user_ids)
         items = self.item_index(item_ids)
-        return _true_scores(self.truth, users, items, terms)
+        scores = _true_scores(self.truth, users, items, terms)
+        if exposure:
+            scores = scores + np.log(np.maximum(self.exposure_share(user_ids, item_ids), 1e-9))
+        return scores
+
+    def exposure_share(self, user_ids, item_ids) -> np.ndarray:
+        """Share of each user's active period during which each clip was already released.
+
+        Introduced in chapter 08. A user is active from signup (or the start of
+        the timeline, if later) to its end, and watches at times spread
+        uniformly over that period; a clip can be picked only after its release.
+        Computed from the observable ``signup_time`` and ``release_time``.
+
+        Returns
+        -------
+        ndarray of shape (n_users, n_items), values in [0, 1]
+        """
+        users = self.user_index(user_ids)
+        items = self.item_index(item_ids)
+        span = np.timedelta64(_TIMELINE_DAYS * 86400, "s")
+
+        def fraction(times) -> np.ndarray:
+            """Position on the timeline: 0 at its start, 1 at its end."""
+            delta = pd.to_datetime(times).to_numpy().astype("datetime64[s]") - _TIMELINE_START
+            return delta / span
+
+        start = np.maximum(fraction(self.users["signup_time"].to_numpy()[users]), 0.0)[:, None]
+        release = fraction(self.items["release_time"].to_numpy()[items])[None, :]
+        return np.clip((1.0 - np.maximum(release, start)) / (1.0 - start), 0.0, 1.0)
 
     def read_frames(self, item_id: str) -> np.ndarray:
         """Decoded frames of a clip, uint8 array of shape (n_frames, FRAME_SIZE, FRAME_SIZE, 3)."""
