@@ -46,8 +46,11 @@ def test_load_replaced_the_partial_folder(rebuilt_over_partial):
 
 
 def test_interrupted_build_leaves_nothing_that_loads(tmp_path, monkeypatch):
+    # make_miniclips looks the encoder up on the renderer module at call time: patch it there.
+    from mmrec_lib.datasets.miniclips import _render
+
     calls = {"n": 0}
-    real_encode = miniclips._encode_mp4
+    real_encode = _render._encode_mp4
 
     def encode_then_die(*args, **kwargs):
         calls["n"] += 1
@@ -55,7 +58,7 @@ def test_interrupted_build_leaves_nothing_that_loads(tmp_path, monkeypatch):
             raise KeyboardInterrupt("simulated Ctrl-C during the build")
         return real_encode(*args, **kwargs)
 
-    monkeypatch.setattr(miniclips, "_encode_mp4", encode_then_die)
+    monkeypatch.setattr(_render, "_encode_mp4", encode_then_die)
     target = tmp_path / "miniclips" / "tiny-seed0"
     with pytest.raises(KeyboardInterrupt):
         miniclips.make_miniclips(target, size="tiny", seed=0, workers=1)
