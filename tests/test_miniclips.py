@@ -161,6 +161,33 @@ def test_truth_arrays_are_aligned(miniclips_tiny):
     assert list(truth.item_ids) == list(miniclips_tiny.items.item_id)
 
 
+def test_generated_world_is_a_typed_object(miniclips_tiny):
+    import dataclasses
+
+    from mmrec_lib.datasets.miniclips import _world
+
+    world = _world._generate_world("tiny", 0)
+    assert isinstance(world, miniclips.World) and isinstance(world.truth, miniclips.GroundTruth)
+    assert world.seed == 0
+    assert list(world.items.columns) == miniclips.ITEM_COLUMNS
+    assert list(world.items.item_id) == list(miniclips_tiny.items.item_id)
+    assert list(world.items.title_zh) == list(miniclips_tiny.items.title_zh)
+    assert len(world.interactions) == len(miniclips_tiny.interactions)
+    np.testing.assert_array_equal(world.truth.arousal, miniclips_tiny.truth.arousal)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        world.seed = 1
+
+
+def test_package_keeps_the_old_module_names():
+    # The single-file module became a package; every name it exported is still here.
+    for name in miniclips.__all__:
+        assert hasattr(miniclips, name), name
+    from mmrec_lib.datasets import load_miniclips
+    from mmrec_lib.datasets.miniclips import _ffmpeg_exe, _remove_stale_parts  # noqa: F401
+
+    assert load_miniclips is miniclips.load_miniclips
+
+
 def test_module_constants():
     assert miniclips.FPS == 10
     assert miniclips.FRAME_SIZE == 96
@@ -306,6 +333,11 @@ def test_chinese_titles_segment_into_words(miniclips_tiny):
 def test_unknown_size_is_rejected(tmp_path):
     with pytest.raises(ParameterError, match="size='huge'"):
         miniclips.load_miniclips(size="huge", data_dir=tmp_path)
+
+
+def test_unhashable_size_is_rejected(tmp_path):
+    with pytest.raises(ParameterError, match="size="):
+        miniclips.load_miniclips(size=["tiny"], data_dir=tmp_path)
 
 
 def test_negative_seed_is_rejected(tmp_path):
