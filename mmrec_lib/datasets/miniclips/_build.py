@@ -189,7 +189,6 @@ def make_miniclips(out_dir: str | os.PathLike, *, size: Literal["tiny", "small",
     return out_dir
 
 
-
 def _write_tables(folder: Path, world: World) -> None:
     def fmt_time(series: pd.Series) -> pd.Series:
         return series.dt.strftime("%Y-%m-%dT%H:%M:%S")
