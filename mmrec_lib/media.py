@@ -36,6 +36,7 @@ __all__ = [
     "decode_audio",
     "scan_video",
     "check_length",
+    "check_wav_complete",
     "DAMAGE_PATTERN",
     "LENGTH_TOLERANCE_S",
     "LENGTH_TOLERANCE_FRACTION",
@@ -199,6 +200,34 @@ def check_length(path, decoded_s: float, header_s: float | None, *, what: str) -
     if decoded_s < header_s - allowed:
         raise DataError(f"{path}: the {what} is truncated: {decoded_s:.2f} s decoded, but the "
                         f"header announces {header_s:.2f} s")
+
+
+def check_wav_complete(path: str | os.PathLike) -> None:
+    """Raise ``DataError`` if a .wav file holds fewer sample bytes than its header announces.
+
+    libsndfile (``soundfile``) silently reads what is left of a cut WAV file; its RIFF
+    header still declares the size of the whole ``data`` chunk, so the check is exact.
+    Files whose header leaves the size open (0 or 0xFFFFFFFF, written by a stream) and
+    files that are not RIFF/WAVE are not checked here (libsndfile reports those).
+    """
+    path = check_media_path(path)
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        if handle.read(12)[8:12] != b"WAVE":
+            return
+        offset = 12
+        while offset + 8 <= size:
+            handle.seek(offset)
+            chunk_id, chunk_size = handle.read(4), int.from_bytes(handle.read(4), "little")
+            if chunk_id == b"data":
+                if chunk_size in (0, 0xFFFFFFFF):
+                    return
+                if offset + 8 + chunk_size > size:
+                    raise DataError(f"{path}: the audio is truncated: the WAV header announces "
+                                    f"{chunk_size} bytes of samples, the file holds "
+                                    f"{size - offset - 8}")
+                return
+            offset += 8 + chunk_size + (chunk_size & 1)  # chunks are padded to even sizes
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:

@@ -282,3 +282,42 @@ def test_load_image_background_string(transparent_png):
 def test_to_rgb_checks_background_too():
     with pytest.raises(ParameterError, match="background"):
         vision.to_rgb(Image.new("RGBA", (1, 1)), background=(1, 2))
+
+
+# ----------------------------------------------------------------------------- wav (soundfile path)
+
+
+@pytest.fixture
+def wav(tmp_path) -> Path:
+    import soundfile
+
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, np.sin(np.arange(SR) / 10).astype(np.float32), SR, subtype="PCM_16")
+    return path
+
+
+def test_whole_wav_loads(wav):
+    assert audio.load_audio(wav, sr=SR).shape == (SR,)
+
+
+@pytest.mark.parametrize("percent", [30, 70, 99])
+def test_truncated_wav_raises(wav, percent):
+    data = wav.read_bytes()
+    cut = wav.with_name(f"cut{percent}.wav")
+    cut.write_bytes(data[:len(data) * percent // 100])
+    with pytest.raises(DataError, match=f"cut{percent}.wav: the audio is truncated: the WAV "
+                                        "header announces 32000 bytes"):
+        audio.load_audio(cut, sr=SR)
+
+
+def test_wav_with_open_data_size_is_not_refused(wav):
+    data = bytearray(wav.read_bytes())
+    position = data.find(b"data")
+    data[position + 4:position + 8] = (0xFFFFFFFF).to_bytes(4, "little")
+    streamed = wav.with_name("streamed.wav")
+    streamed.write_bytes(bytes(data))
+    media.check_wav_complete(streamed)
+
+
+def test_check_wav_complete_ignores_other_files(files):
+    media.check_wav_complete(files["whole"])

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from mmrec_lib.errors import DataError, ParameterError
-from mmrec_lib.media import check_media_path, decode_audio
+from mmrec_lib.media import check_media_path, check_wav_complete, decode_audio
 
 __all__ = [
     "load_audio",
@@ -124,6 +124,8 @@ def resample(waveform: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarra
 def _load_with_soundfile(path: Path, sr: int) -> np.ndarray:
     import soundfile
 
+    if path.suffix.lower() == ".wav":
+        check_wav_complete(path)
     try:
         data, file_sr = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as error:  # libsndfile raises its own LibsndfileError
