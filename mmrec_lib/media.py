@@ -157,8 +157,11 @@ def _header_duration(text: str) -> float | None:
 
 
 def _check_opened(path: Path, text: str) -> None:
-    if "Error opening input" in text or "Invalid data found" in text \
-            or "moov atom not found" in text:
+    # Only the part of the log written while opening the file counts here: the same words
+    # printed later by a decoder mean damage inside the stream (see _check_damage).
+    opening = _input_part(text)
+    if "Error opening input" in opening or "Invalid data found" in opening \
+            or "moov atom not found" in opening:
         raise DataError(f"{path}: not a readable video (truncated or not a video file): "
                         f"{_last_line(text)}")
 

@@ -321,3 +321,9 @@ def test_wav_with_open_data_size_is_not_refused(wav):
 
 def test_check_wav_complete_ignores_other_files(files):
     media.check_wav_complete(files["whole"])
+
+
+@pytest.mark.parametrize("method", ["seek", "select"])
+def test_truncated_clip_sampled_frames_raise(files, method):
+    with pytest.raises(DataError, match="cut30.mp4: the video is truncated or corrupt"):
+        vision.read_frames(files["cut30"], num_frames=4, method=method)
