@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from mmrec_lib import media
 from mmrec_lib.datasets import miniclips, video_folder
 from mmrec_lib.errors import DataError, ParameterError
 
@@ -101,3 +103,49 @@ def test_missing_folder_is_a_data_error(tmp_path):
 def test_unknown_item_is_rejected(folder):
     with pytest.raises(ParameterError, match="nope"):
         video_folder.load_video_folder(folder).clip_path("nope")
+
+
+@pytest.mark.parametrize("percent", [30, 70])
+def test_truncated_file_is_listed_with_its_reason(folder, percent):
+    data = (folder / "plain.mp4").read_bytes()
+    (folder / "cut.mp4").write_bytes(data[:len(data) * percent // 100])
+    ds = video_folder.load_video_folder(folder)
+    assert "cut" not in set(ds.items.item_id)
+    reason = ds.skipped.set_index("path").reason["cut.mp4"]
+    assert reason.startswith("cannot decode: the video is truncated")
+
+
+def test_audio_only_file_is_listed_with_its_reason(folder):
+    subprocess.run([media.ffmpeg_exe(), "-nostdin", "-y", "-loglevel", "error", "-i",
+                    str(folder / "plain.mp4"), "-map", "0:a:0", "-c", "copy",
+                    str(folder / "sound.mp4")], check=True)
+    reason = video_folder.load_video_folder(folder).skipped.set_index("path").reason
+    assert reason["sound.mp4"] == "cannot decode: the file has no video stream"
+
+
+def test_a_folder_named_like_a_video_is_ignored(folder):
+    (folder / "album.mp4").mkdir()
+    ds = video_folder.load_video_folder(folder)
+    assert "album" not in set(ds.items.item_id)
+    assert "album.mp4" not in set(ds.skipped.path)
+
+
+def test_good_items_keep_the_header_duration(folder):
+    items = video_folder.load_video_folder(folder).items.set_index("item_id")
+    assert items.duration_s["plain"] == media.probe_video(folder / "plain.mp4").duration_s
+
+
+@pytest.mark.parametrize("path", [None, 3])
+def test_path_of_a_wrong_type_is_a_parameter_error(path):
+    with pytest.raises(ParameterError, match="path="):
+        video_folder.load_video_folder(path)
+
+
+def test_recursive_must_be_a_bool(folder):
+    with pytest.raises(ParameterError, match="recursive="):
+        video_folder.load_video_folder(folder, recursive="yes")
+
+
+def test_a_file_instead_of_a_folder_is_a_data_error(folder):
+    with pytest.raises(DataError, match="not a folder"):
+        video_folder.load_video_folder(folder / "plain.mp4")

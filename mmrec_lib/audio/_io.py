@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from mmrec_lib.errors import DataError, EnvironmentError, ParameterError
+from mmrec_lib.errors import DataError, ParameterError
+from mmrec_lib.media import check_media_path, check_wav_complete, decode_audio
 
 __all__ = [
     "load_audio",
@@ -121,34 +121,11 @@ def resample(waveform: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarra
                             res_type="soxr_hq").astype(np.float32)
 
 
-def _ffmpeg_exe() -> str:
-    try:
-        import imageio_ffmpeg
-    except ImportError as error:  # pragma: no cover - a declared dependency
-        raise EnvironmentError("imageio-ffmpeg is needed to decode video files") from error
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def _load_with_ffmpeg(path: Path, sr: int) -> np.ndarray:
-    command = [
-        _ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
-        "-i", str(path),
-        "-map", "0:a:0",  # the first audio track; fails clearly when there is none
-        "-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "pipe:1",
-    ]
-    result = subprocess.run(command, capture_output=True, check=False)
-    message = result.stderr.decode("utf-8", errors="replace").strip()
-    if result.returncode != 0:
-        if "matches no streams" in message or "does not contain any stream" in message:
-            raise DataError(f"{path} has no audio track")
-        last = message.splitlines()[-1] if message else f"exit code {result.returncode}"
-        raise DataError(f"cannot decode the audio of {path}: ffmpeg says {last!r}")
-    return np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
-
-
 def _load_with_soundfile(path: Path, sr: int) -> np.ndarray:
     import soundfile
 
+    if path.suffix.lower() == ".wav":
+        check_wav_complete(path)
     try:
         data, file_sr = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as error:  # libsndfile raises its own LibsndfileError
@@ -160,7 +137,8 @@ def load_audio(path: str | os.PathLike, *, sr: int = DEFAULT_SR) -> np.ndarray:
     """Load the (first) audio track of a video or audio file as a mono waveform.
 
     Introduced in chapter 03. Video and compressed files (mp4, mkv, mp3, m4a, ...)
-    are decoded by the ffmpeg binary that ships with ``imageio-ffmpeg`` straight
+    are decoded by the ffmpeg binary that ships with ``imageio-ffmpeg``
+    (:func:`mmrec_lib.media.decode_audio`) straight
     to 32-bit float samples at ``sr``; wav/flac/ogg are read with ``soundfile``
     and resampled with soxr. Channels are averaged.
 
@@ -177,22 +155,22 @@ def load_audio(path: str | os.PathLike, *, sr: int = DEFAULT_SR) -> np.ndarray:
     Raises
     ------
     DataError
-        The file is missing, has no audio track, is empty or cannot be decoded.
+        The file is missing, has no audio track, is empty, truncated or corrupt (ffmpeg
+        reports damage, or the track is much shorter than the header says; see
+        :mod:`mmrec_lib.media`) or cannot be decoded.
+    ParameterError
+        ``path`` is not a str or path, or ``sr`` is not a plausible sample rate.
 
     Examples
     --------
     >>> y = load_audio(ds.clip_path("i0000"), sr=16000)     # doctest: +SKIP
     """
     sr = _check_sr(sr)
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"audio file {path} does not exist")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path} is empty (0 bytes)")
+    path = check_media_path(path)
     if path.suffix.lower() in SOUNDFILE_SUFFIXES:
         waveform = _load_with_soundfile(path, sr)
     else:
-        waveform = _load_with_ffmpeg(path, sr)
+        waveform = decode_audio(path, sr=sr)
     if waveform.size == 0:
         raise DataError(f"{path} has an audio track of zero length")
     if not np.isfinite(waveform).all():

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,8 +65,10 @@ def load_video_folder(path: str | os.PathLike, *, recursive: bool = False) -> Vi
     - or ``clip.txt``: the first line is the title, the rest the description.
 
     Without a sidecar the title is the file name. Files that cannot be decoded (no video
-    stream, corrupt, empty), duplicate ids and unreadable sidecars are listed in
-    ``skipped`` with the reason; they are neither fatal nor silently dropped.
+    stream, corrupt, truncated, empty), duplicate ids and unreadable sidecars are listed in
+    ``skipped`` with the reason; they are neither fatal nor silently dropped. Each video is
+    checked by :func:`mmrec_lib.media.scan_video`: every packet is read (not decoded), so a
+    file cut short by an interrupted copy is caught, and its first frame is decoded.
 
     Parameters
     ----------
@@ -79,7 +79,19 @@ def load_video_folder(path: str | os.PathLike, *, recursive: bool = False) -> Vi
     Returns
     -------
     VideoFolder
+
+    Raises
+    ------
+    ParameterError
+        ``path`` is not a str or path, or ``recursive`` is not a bool.
+    DataError
+        The folder does not exist.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise ParameterError(f"path={path!r} must be the path of a folder (str or Path), not "
+                             f"{type(path).__name__}")
+    if not isinstance(recursive, bool):
+        raise ParameterError(f"recursive={recursive!r} must be True or False")
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"video folder {root} does not exist or is not a folder")
@@ -118,27 +130,18 @@ def load_video_folder(path: str | os.PathLike, *, recursive: bool = False) -> Vi
 
 
 def _probe(file: Path) -> tuple[float, str]:
-    """(duration in s, "") for a decodable video, else (nan, reason)."""
+    """(duration in s, "") for a whole, decodable video, else (nan, reason)."""
+    from mmrec_lib import media
+
     if file.stat().st_size == 0:
         return float("nan"), "empty file"
-    from mmrec_lib.datasets.miniclips import _ffmpeg_exe
-
-    # Decode the first frame: proves there is a readable video stream, cheaply.
-    result = subprocess.run([_ffmpeg_exe(), "-hide_banner", "-nostdin", "-threads", "1",
-                             "-i", str(file), "-map", "0:v:0", "-frames:v", "1",
-                             "-f", "null", "-"], capture_output=True, check=False)
-    log = result.stderr.decode(errors="replace")
-    if result.returncode != 0:
-        last = [line for line in log.strip().splitlines() if line.strip()]
-        reason = last[-1] if last else f"ffmpeg exit code {result.returncode}"
-        return float("nan"), f"cannot decode: {reason.strip()[:200]}"
-    if "Video:" not in log:
-        return float("nan"), "no video stream"
-    match = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", log)
-    if not match:
-        return float("nan"), "unknown duration"
-    hours, minutes, seconds = match.groups()
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds), ""
+    try:
+        info = media.scan_video(file)
+    except DataError as error:
+        # The table's path column already names the file: keep only the problem.
+        problem = str(error).removeprefix(f"{file}: ").removeprefix(f"{file} ")
+        return float("nan"), f"cannot decode: {problem[:200]}"
+    return info.duration_s, ""
 
 
 def _read_sidecar(file: Path) -> dict[str, str]:

@@ -1,18 +1,16 @@
-"""Decoding: video frames through the ffmpeg binary, images through Pillow."""
+"""Decoding: video frames through the one media decoder (:mod:`mmrec_lib.media`), images through Pillow."""
 
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 import warnings
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from mmrec_lib._validation import check_choice, check_int, check_number
 from mmrec_lib.errors import DataError, ParameterError
+from mmrec_lib.media import VideoInfo, check_media_path, decode_video, probe_video
 
 __all__ = [
     "VideoInfo",
@@ -38,105 +36,6 @@ MAX_DECODED_FRAMES = 20_000
 # seek (``-ss`` before ``-i``), so ffmpeg decodes only from the nearest keyframe.
 _SEEK_LIMIT = 16
 
-_FPS_RE = re.compile(r"([\d.]+) (?:fps|tbr)")
-_DURATION_RE = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
-
-
-def _ffmpeg() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the container header says about a video stream (chapter 04).
-
-    Attributes
-    ----------
-    path : Path
-    width, height : int
-        Frame size in pixels.
-    fps : float
-        Frames per second.
-    duration_s : float
-        Container duration in seconds.
-    """
-
-    path: Path
-    width: int
-    height: int
-    fps: float
-    duration_s: float
-
-    @property
-    def num_frames(self) -> int:
-        """Frame count estimated from the header: ``round(duration_s * fps)``."""
-        return int(round(self.duration_s * self.fps))
-
-
-def _check_path(path: str | os.PathLike) -> Path:
-    if not isinstance(path, str | os.PathLike):
-        raise ParameterError(f"path={path!r} must be a str or a path, not {type(path).__name__}")
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
-    return path
-
-
-def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Read size, frame rate and duration from a video's header (no decoding).
-
-    Introduced in chapter 04.
-
-    Parameters
-    ----------
-    path : str or Path
-        An mp4 (or any container ffmpeg reads) with a video stream.
-
-    Returns
-    -------
-    VideoInfo
-
-    Raises
-    ------
-    DataError
-        If the file is missing, not a video, truncated before its header ends,
-        or has no video stream.
-    """
-    path = _check_path(path)
-    result = subprocess.run([_ffmpeg(), "-hide_banner", "-nostdin", "-i", str(path)],
-                            capture_output=True, text=True, errors="replace", check=False)
-    return _parse_header(path, result.stderr)
-
-
-def _parse_header(path: Path, text: str) -> VideoInfo:
-    """VideoInfo of the first input's first video stream, from ffmpeg's stderr."""
-    if "Error opening input" in text or "Invalid data found" in text or "moov atom not found" in text:
-        raise DataError(f"{path}: not a readable video (truncated or not a video file): "
-                        f"{_last_line(text)}")
-    input_part = text.split("Stream mapping:")[0].split("Output #0")[0]
-    video_lines = [line for line in input_part.splitlines() if ": Video: " in line]
-    if not video_lines:
-        raise DataError(f"{path}: the file has no video stream")
-    line = video_lines[0]
-    size = re.search(r"[ ,](\d{1,5})x(\d{1,5})[ ,]", line)
-    fps = _FPS_RE.search(line)
-    duration = _DURATION_RE.search(input_part)
-    if size is None or fps is None or duration is None:
-        raise DataError(f"{path}: could not read size, frame rate and duration from the header")
-    hours, minutes, seconds = duration.groups()
-    return VideoInfo(path=path, width=int(size.group(1)), height=int(size.group(2)),
-                     fps=float(fps.group(1)),
-                     duration_s=int(hours) * 3600 + int(minutes) * 60 + float(seconds))
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "(ffmpeg printed nothing)"
-
 
 def sample_indices(num_frames: int, total_frames: int) -> np.ndarray:
     """Evenly spaced frame indices: the middle frame of ``num_frames`` equal slices.
@@ -147,9 +46,8 @@ def sample_indices(num_frames: int, total_frames: int) -> np.ndarray:
     -------
     ndarray of shape (num_frames,), int
     """
-    for name, value in (("num_frames", num_frames), ("total_frames", total_frames)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ParameterError(f"{name}={value!r} must be a positive int")
+    num_frames = check_int("num_frames", num_frames, low=1)
+    total_frames = check_int("total_frames", total_frames, low=1)
     indices = np.floor((np.arange(num_frames) + 0.5) * (total_frames / num_frames)).astype(np.int64)
     return np.minimum(indices, total_frames - 1)
 
@@ -163,42 +61,13 @@ def _scale_filter(size: int | tuple[int, int] | None) -> list[str]:
 
 def _size_pair(size: int | tuple[int, int]) -> tuple[int, int]:
     if isinstance(size, int | np.integer) and not isinstance(size, bool):
-        width = height = int(size)
+        width = height = size
     elif isinstance(size, tuple | list) and len(size) == 2:
-        width, height = (int(v) for v in size)
+        width, height = size
     else:
         raise ParameterError(f"size={size!r} must be an int or a (width, height) pair")
-    if width < 1 or height < 1 or width > 8192 or height > 8192:
-        raise ParameterError(f"size={size!r}: width and height must be in [1, 8192]")
-    return width, height
-
-
-def _run_ffmpeg(path: Path, input_args: list[str], filters: list[str], extra: list[str],
-                size: tuple[int, int] | None) -> tuple[np.ndarray, VideoInfo]:
-    """Decode with one ffmpeg process; the header is parsed from the same run's log."""
-    # One decoder thread: for small clips, thread start-up costs more than it saves.
-    command = [_ffmpeg(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
-               "-threads", "1", *input_args, "-i", str(path), "-map", "0:v:0", "-an", "-sn"]
-    if filters:
-        command += ["-vf", ",".join(filters)]
-    command += [*extra, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    result = subprocess.run(command, capture_output=True, check=False)
-    stderr = result.stderr.decode("utf-8", errors="replace")
-    info = _parse_header(path, stderr)
-    if result.returncode != 0:
-        raise DataError(f"{path}: ffmpeg could not decode the video: {_last_line(stderr)}")
-    # A truncated mdat decodes partly; ffmpeg then reports the damage on stderr.
-    damage = re.search(r".*(partial file|Invalid NAL|error while decoding|corrupt).*", stderr,
-                       re.I)
-    if damage:
-        raise DataError(f"{path}: the video is truncated or corrupt: {damage.group(0).strip()}")
-    width, height = size if size is not None else (info.width, info.height)
-    frame_bytes = width * height * 3
-    data = result.stdout
-    if len(data) % frame_bytes:
-        raise DataError(f"{path}: ffmpeg returned {len(data)} bytes, not a whole number of "
-                        f"{width}x{height} frames")
-    return np.frombuffer(data, dtype=np.uint8).reshape(-1, height, width, 3).copy(), info
+    return (check_int("size (width)", width, low=1, high=8192),
+            check_int("size (height)", height, low=1, high=8192))
 
 
 def read_frames(path: str | os.PathLike, *, fps: float | None = None,
@@ -247,14 +116,12 @@ def read_frames(path: str | os.PathLike, *, fps: float | None = None,
                                        ("frame_indices", frame_indices)) if value is not None]
     if len(chosen) > 1:
         raise ParameterError(f"give at most one of fps, num_frames, frame_indices; got {chosen}")
-    if fps is not None and not (isinstance(fps, int | float) and 0 < fps <= 1000):
-        raise ParameterError(f"fps={fps!r} must be a number in (0, 1000]")
-    if num_frames is not None and (isinstance(num_frames, bool) or not isinstance(
-            num_frames, int | np.integer) or not 1 <= num_frames <= MAX_DECODED_FRAMES):
-        raise ParameterError(f"num_frames={num_frames!r} must be an int in [1, {MAX_DECODED_FRAMES}]")
-    if method not in ("auto", "seek", "select"):
-        raise ParameterError(f"method={method!r} must be 'auto', 'seek' or 'select'")
-    path = _check_path(path)
+    if fps is not None:
+        check_number("fps", fps, low=0, low_inclusive=False, high=1000)
+    if num_frames is not None:
+        check_int("num_frames", num_frames, low=1, high=MAX_DECODED_FRAMES)
+    check_choice("method", method, ("auto", "seek", "select"))
+    path = check_media_path(path)
     out_size = _size_pair(size) if size is not None else None
     filters = _scale_filter(size)
 
@@ -266,9 +133,10 @@ def read_frames(path: str | os.PathLike, *, fps: float | None = None,
             raise ParameterError(f"frame_indices must be >= 0, got {indices.min()}")
         unique = np.unique(indices)
         expression = "+".join(f"eq(n\\,{int(i)})" for i in unique)
-        frames, _ = _run_ffmpeg(path, [], [f"select={expression}", *filters],
-                                ["-fps_mode", "passthrough", "-frames:v", str(unique.size)],
-                                out_size)
+        frames, _ = decode_video(path, filters=[f"select={expression}", *filters],
+                                 output_args=["-fps_mode", "passthrough",
+                                              "-frames:v", str(unique.size)],
+                                 size=out_size)
         if len(frames) < unique.size:
             raise ParameterError(f"frame_indices: asked for frame {int(unique.max())} but only "
                                  f"{len(frames)} of the {unique.size} requested frames exist "
@@ -290,17 +158,18 @@ def read_frames(path: str | os.PathLike, *, fps: float | None = None,
             # "-ss t" before "-i" yields the first frame whose time is >= t; a quarter
             # frame early makes that exactly frame `index` despite rounding.
             time = max(0.0, (index - 0.25) / info.fps)
-            frame, _ = _run_ffmpeg(path, ["-ss", f"{time:.6f}"], filters, ["-frames:v", "1"],
-                                   out_size)
+            frame, _ = decode_video(path, input_args=["-ss", f"{time:.6f}"], filters=filters,
+                                    output_args=["-frames:v", "1"], size=out_size)
             if len(frame) == 0:
                 raise DataError(f"{path}: no frame could be decoded at {time:.3f} s (frame "
                                 f"{index}); the video may be truncated")
             parts.append(frame)
         return np.concatenate(parts)
 
-    if fps is not None:
-        filters = [f"fps={fps}", *filters]
-    frames, _ = _run_ffmpeg(path, [], filters, ["-frames:v", str(MAX_DECODED_FRAMES)], out_size)
+    frames, info = decode_video(path, filters=[f"fps={fps}", *filters] if fps is not None
+                                else filters,
+                                output_args=["-frames:v", str(MAX_DECODED_FRAMES)],
+                                size=out_size, whole=True, output_fps=fps)
     if len(frames) == 0:
         raise DataError(f"{path}: the video has no decodable frame")
     return frames
@@ -318,10 +187,11 @@ def read_video(path: str | os.PathLike, *,
     frames : ndarray of shape (n_frames, height, width, 3), uint8
     info : VideoInfo
     """
-    path = _check_path(path)
-    frames, info = _run_ffmpeg(path, [], _scale_filter(size),
-                               ["-frames:v", str(MAX_DECODED_FRAMES)],
-                               _size_pair(size) if size is not None else None)
+    path = check_media_path(path)
+    frames, info = decode_video(path, filters=_scale_filter(size),
+                                output_args=["-frames:v", str(MAX_DECODED_FRAMES)],
+                                size=_size_pair(size) if size is not None else None,
+                                whole=True)
     if len(frames) == 0:
         raise DataError(f"{path}: the video has no decodable frame")
     return frames, info
@@ -362,9 +232,9 @@ def load_image(path: str | os.PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS,
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
-        raise ParameterError(f"max_pixels={max_pixels!r} must be a positive int")
-    path = _check_path(path)
+    check_int("max_pixels", max_pixels, low=1)
+    background = _check_background(background)
+    path = check_media_path(path)
     bomb = (f"{path}: the image has more pixels than the limit max_pixels={max_pixels} "
             "(possible decompression bomb); raise max_pixels if the file is trusted")
     previous = Image.MAX_IMAGE_PIXELS
@@ -399,6 +269,7 @@ def to_rgb(image, *, background: tuple[int, int, int] = (255, 255, 255)):
     """
     from PIL import Image
 
+    background = _check_background(background)
     mode = image.mode
     if mode == "RGB":
         return image.copy()
@@ -427,6 +298,16 @@ def to_rgb(image, *, background: tuple[int, int, int] = (255, 255, 255)):
         return image.convert("RGB")
     except (ValueError, OSError) as error:
         raise DataError(f"cannot convert an image of mode {mode!r} to RGB") from error
+
+
+def _check_background(background) -> tuple[int, int, int]:
+    """``background`` as an ``(r, g, b)`` tuple of ints in [0, 255]."""
+    if isinstance(background, str) or not isinstance(background, tuple | list) \
+            or len(background) != 3:
+        raise ParameterError(f"background={background!r} must be an (r, g, b) tuple of three "
+                             "ints in [0, 255]")
+    return tuple(check_int(f"background[{i}]", value, low=0, high=255)
+                 for i, value in enumerate(background))
 
 
 def image_to_array(image) -> np.ndarray:
