@@ -8,7 +8,8 @@ miniclips`` is the one import path):
   producing a :class:`World`;
 - ``_text``: bilingual titles, descriptions and tags;
 - ``_render``: frames, audio, mp4 and cover files of a clip (ffmpeg);
-- ``_media``: decoding (:func:`read_frames`, :func:`read_audio`) and the ffmpeg locator;
+- ``_media``: :func:`read_frames` and :func:`read_audio`, the shared decoder's functions
+  (:mod:`mmrec_lib.media`, through ``vision`` and ``audio``) under MiniClips' names;
 - ``_reader``: the :class:`MiniClips` object over a built folder;
 - ``_build``: :func:`load_miniclips`, :func:`make_miniclips`, caching and the COMPLETE marker.
 
@@ -40,7 +41,6 @@ from mmrec_lib.datasets.miniclips._constants import (
     USER_COLUMNS,
 )
 from mmrec_lib.datasets.miniclips._media import _ffmpeg_exe as _ffmpeg_exe
-from mmrec_lib.datasets.miniclips._media import read_audio, read_frames
 from mmrec_lib.datasets.miniclips._reader import MiniClips
 from mmrec_lib.datasets.miniclips._world import ORACLE_TERMS, GroundTruth, World
 
@@ -66,3 +66,12 @@ __all__ = [
     "read_frames",
     "read_audio",
 ]
+
+
+def __getattr__(name: str):
+    # read_frames / read_audio are the shared decoder's functions, imported on first use.
+    if name in ("read_frames", "read_audio"):
+        from mmrec_lib.datasets.miniclips._media import alias
+
+        return alias(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

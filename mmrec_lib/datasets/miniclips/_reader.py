@@ -13,9 +13,10 @@ from mmrec_lib._validation import check_subset
 from mmrec_lib.datasets.miniclips._constants import (
     _TIMELINE_DAYS,
     _TIMELINE_START,
+    AUDIO_SR,
     COMPLETE_MARKER,
 )
-from mmrec_lib.datasets.miniclips._media import read_audio, read_frames
+from mmrec_lib.datasets.miniclips._media import alias
 from mmrec_lib.datasets.miniclips._world import ORACLE_TERMS, GroundTruth, _true_scores
 from mmrec_lib.errors import DataError, ParameterError
 
@@ -162,11 +163,11 @@ class MiniClips:
 
     def read_frames(self, item_id: str) -> np.ndarray:
         """Decoded frames of a clip, uint8 array of shape (n_frames, FRAME_SIZE, FRAME_SIZE, 3)."""
-        return read_frames(self.clip_path(item_id))
+        return alias("read_frames")(self.clip_path(item_id))
 
     def read_audio(self, item_id: str) -> np.ndarray:
         """Decoded mono audio of a clip at AUDIO_SR, float32 array of shape (n_samples,)."""
-        return read_audio(self.clip_path(item_id))
+        return alias("read_audio")(self.clip_path(item_id), sr=AUDIO_SR)
 
 
 def _load_truth(path: Path) -> GroundTruth:
