@@ -45,7 +45,8 @@ def normalize_rows(vectors: np.ndarray, *, eps: float = 1e-12) -> np.ndarray:
     eps = check_number("eps", eps, low=0, low_inclusive=False)
     if array.dtype != np.float64:
         array = array.astype(np.float32)
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    with np.errstate(over="ignore"):  # an overflowing norm is handled below
+        norms = np.linalg.norm(array, axis=1, keepdims=True)
     normalized = array / np.maximum(norms, eps)
     overflow = np.isinf(norms[:, 0])
     if overflow.any():
