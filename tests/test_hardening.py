@@ -586,3 +586,35 @@ def test_mean_average_precision_iou_nan_refused():
 def test_visual_energy_regressor_alpha_nan_refused():
     with pytest.raises(ParameterError, match="alpha=nan"):
         vision.VisualEnergyRegressor(alpha=float("nan")).fit(np.eye(3), [0.0, 1.0, 2.0])
+
+
+def test_non_max_suppression_iou_nan_refused():
+    with pytest.raises(ParameterError, match="iou_threshold=nan"):
+        vision.non_max_suppression([[0, 0, 4, 4]], [0.9], iou_threshold=float("nan"))
+
+
+def test_non_max_suppression_nan_score_refused():
+    with pytest.raises(DataError, match="NaN or infinite"):
+        vision.non_max_suppression([[0, 0, 4, 4], [5, 5, 9, 9]], [0.9, np.nan])
+
+
+def test_non_max_suppression_one_score_per_box():
+    with pytest.raises(ParameterError, match="one per box"):
+        vision.non_max_suppression([[0, 0, 4, 4], [5, 5, 9, 9]], [0.9])
+
+
+def test_non_max_suppression_keeps_separate_boxes():
+    keep = vision.non_max_suppression([[0, 0, 4, 4], [5, 5, 9, 9]], [0.2, 0.9])
+    assert keep.tolist() == [1, 0]
+
+
+def test_average_precision_iou_zero_refused():
+    truth = pd.DataFrame([("a", "ball", 0, 0, 4, 4)],
+                         columns=["image", "object_class", "x0", "y0", "x1", "y1"])
+    with pytest.raises(ParameterError, match=r"iou_threshold=0 must be in \(0.0, 1.0\]"):
+        vision.average_precision(truth.assign(score=0.5), truth, iou_threshold=0)
+
+
+def test_edge_density_threshold_nan_refused():
+    with pytest.raises(ParameterError, match="threshold=nan"):
+        vision.edge_density(_images(), threshold=float("nan"))

@@ -74,8 +74,15 @@ def non_max_suppression(boxes, scores, *, iou_threshold: float = 0.5) -> np.ndar
 
     Introduced in chapter 04.
     """
+    check_number("iou_threshold", iou_threshold, low=0.0, high=1.0)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    order = list(np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"))
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (len(boxes),):
+        raise ParameterError(f"scores has shape {scores.shape}; expected ({len(boxes)},), "
+                             "one per box")
+    if not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
+        raise DataError("boxes or scores contain NaN or infinite values")
+    order = list(np.argsort(-scores, kind="stable"))
     keep = []
     while order:
         best = order.pop(0)
@@ -96,6 +103,7 @@ def average_precision(detections: pd.DataFrame, truth: pd.DataFrame, *,
     IoU >= ``iou_threshold``. AP is the area under the interpolated
     precision-recall curve. With no true box, AP is NaN.
     """
+    check_number("iou_threshold", iou_threshold, low=0.0, high=1.0, low_inclusive=False)
     if len(truth) == 0:
         return float("nan")
     if len(detections) == 0:

@@ -75,6 +75,7 @@ def edge_density(frames, *, threshold: float = _EDGE_THRESHOLD) -> np.ndarray:
     from scipy import ndimage
 
     frames = _check_frames(frames)
+    check_number("threshold", threshold, low=0.0)
     if min(frames.shape[1:3]) < 3:
         return np.zeros(len(frames))
     gray = _gray(frames)
