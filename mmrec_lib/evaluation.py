@@ -87,6 +87,7 @@ def recommend_for_evaluation(
     split = _as_split(split)
     check_choice("on", on, ("test", "validation"))
     k = check_int("k", k)
+    user_block = check_int("user_block", user_block)
     num_items = len(model.item_ids_)
     if k > num_items:
         raise ParameterError(f"k={k} must be in [1, {num_items}] (the catalogue size)")
@@ -123,7 +124,6 @@ def recommend_for_evaluation(
     seen_matrix, _, _ = build_user_item_matrix(
         seen, user_encoder=ignore_users, item_encoder=item_encoder)
 
-    user_block = int(user_block)
     indices = np.full((len(users), k), -1, dtype=np.int64)
     hits = np.zeros((len(users), k), dtype=bool)
     auc_values = np.full(len(users), np.nan) if with_auc else None

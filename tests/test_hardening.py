@@ -618,3 +618,12 @@ def test_average_precision_iou_zero_refused():
 def test_edge_density_threshold_nan_refused():
     with pytest.raises(ParameterError, match="threshold=nan"):
         vision.edge_density(_images(), threshold=float("nan"))
+
+
+def test_recommend_for_evaluation_user_block_zero_refused():
+    from mmrec_lib.interest import PopularityModel
+
+    frame = pd.DataFrame({"user_id": [1, 1, 2, 2], "item_id": [1, 2, 1, 3]})
+    model = PopularityModel().fit(frame)
+    with pytest.raises(ParameterError, match="user_block=0"):
+        evaluation.recommend_for_evaluation(model, (frame, frame), 1, user_block=0)
