@@ -71,7 +71,7 @@ class IdEncoder(TransformerMixin, BaseEstimator):
         self.unknown = unknown
 
     def fit(self, ids: Sequence | np.ndarray | pd.Series, y=None) -> IdEncoder:
-        """Learn the sorted distinct ids. ``ids`` is 1-D, without missing values."""
+        """Learn the sorted distinct ids. ``ids`` is 1-D, non-empty, without missing values."""
         check_choice("unknown", self.unknown, ("error", "ignore"))
         values = _as_id_array(ids, "ids")
         if len(values) == 0:
@@ -87,7 +87,7 @@ class IdEncoder(TransformerMixin, BaseEstimator):
         return len(self.classes_)
 
     def transform(self, ids: Sequence | np.ndarray | pd.Series) -> np.ndarray:
-        """Return the int64 indices of ``ids``, shape (n,)."""
+        """Return the int64 indices of ``ids``, shape (n,); no ids give an empty array."""
         check_is_fitted(self)
         values = _as_id_array(ids, "ids")
         if values.dtype.kind != self.classes_.dtype.kind and len(values) and not (
@@ -201,6 +201,10 @@ def deduplicate(
     - ``"max"``: keep the row with the largest ``value_col`` (ties: the latest).
     - ``"sum"``: keep the latest row, with ``value_col`` replaced by the sum
       over the pair (play counts, watch time).
+
+    For ``"max"`` and ``"sum"``, ``value_col`` must hold finite numbers: a NaN
+    raises :class:`~mmrec_lib.errors.DataError` (pandas would sum it as 0, or
+    keep it as the "max").
 
     Rows come back sorted by user, item (stable), with a fresh RangeIndex.
 
