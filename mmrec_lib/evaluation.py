@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mmrec_lib import metrics as _metrics
+from mmrec_lib._validation import check_choice, check_int, check_number, check_seed
 from mmrec_lib.errors import DataError, ParameterError
 from mmrec_lib.interactions import ITEM_COL, USER_COL, check_interactions
 from mmrec_lib.splits import Split
@@ -84,10 +85,9 @@ def recommend_for_evaluation(
 
     check_is_fitted(model)
     split = _as_split(split)
-    if on not in ("test", "validation"):
-        raise ParameterError(f"on={on!r} must be 'test' or 'validation'")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ParameterError(f"k={k!r} must be a positive int")
+    check_choice("on", on, ("test", "validation"))
+    k = check_int("k", k)
+    user_block = check_int("user_block", user_block)
     num_items = len(model.item_ids_)
     if k > num_items:
         raise ParameterError(f"k={k} must be in [1, {num_items}] (the catalogue size)")
@@ -124,7 +124,6 @@ def recommend_for_evaluation(
     seen_matrix, _, _ = build_user_item_matrix(
         seen, user_encoder=ignore_users, item_encoder=item_encoder)
 
-    user_block = int(user_block)
     indices = np.full((len(users), k), -1, dtype=np.int64)
     hits = np.zeros((len(users), k), dtype=bool)
     auc_values = np.full(len(users), np.nan) if with_auc else None
@@ -221,11 +220,10 @@ def evaluate(
         raise ParameterError(f"metrics {unknown or metrics} unknown; choose from {METRICS}")
     if "diversity" in metrics and item_vectors is None:
         raise ParameterError("metric 'diversity' needs item_vectors (DataFrame indexed by item id)")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) \
-            or n_bootstrap < 0:
-        raise ParameterError(f"n_bootstrap={n_bootstrap!r} must be an int >= 0")
-    if not isinstance(confidence, (float, int)) or not 0 < confidence < 1:
-        raise ParameterError(f"confidence={confidence!r} must be in (0, 1)")
+    check_int("n_bootstrap", n_bootstrap, low=0)
+    check_number("confidence", confidence, low=0, high=1, low_inclusive=False,
+                 high_inclusive=False)
+    check_seed(seed)
     result = recommend_for_evaluation(model, split, k, on=on, remove_seen=remove_seen,
                                       user_block=user_block, with_auc="auc" in metrics,
                                       candidates=candidates)

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import sparse
 
 from mmrec_lib._env import import_tensorflow
+from mmrec_lib._validation import check_choice, check_int
 from mmrec_lib.errors import DataError, ParameterError
 
 __all__ = [
@@ -45,18 +46,6 @@ _NORMALIZATIONS = ("l2", "layer", "none")
 
 # --------------------------------------------------------------------------- checks
 
-def _check_int(name: str, value, *, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ParameterError(f"{name}={value!r} must be an int >= {low}")
-    return int(value)
-
-
-def _check_choice(name: str, value, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ParameterError(f"{name}={value!r} must be one of {list(choices)}")
-    return value
-
-
 # --------------------------------------------------------------------------- layers
 
 class _FusionLayer(keras.layers.Layer):
@@ -64,8 +53,8 @@ class _FusionLayer(keras.layers.Layer):
 
     def __init__(self, output_dim: int, *, normalization: Normalization = "l2", **kwargs):
         super().__init__(**kwargs)
-        self.output_dim = _check_int("output_dim", output_dim)
-        self.normalization = _check_choice("normalization", normalization, _NORMALIZATIONS)
+        self.output_dim = check_int("output_dim", output_dim)
+        self.normalization = check_choice("normalization", normalization, _NORMALIZATIONS)
 
     def build(self, input_shape):
         if not isinstance(input_shape, (list, tuple)) or not input_shape \
@@ -167,7 +156,7 @@ class ConcatFusion(_FusionLayer):
                  normalization: Normalization = "l2", activation: str | None = None, **kwargs):
         super().__init__(output_dim, normalization=normalization, **kwargs)
         self.projection_dim = self.output_dim if projection_dim is None \
-            else _check_int("projection_dim", projection_dim)
+            else check_int("projection_dim", projection_dim)
         self.activation = activation
 
     def _projection_dim(self) -> int:
@@ -223,7 +212,7 @@ class AttentionFusion(_FusionLayer):
     def __init__(self, output_dim: int, *, hidden_dim: int = 32,
                  normalization: Normalization = "l2", **kwargs):
         super().__init__(output_dim, normalization=normalization, **kwargs)
-        self.hidden_dim = _check_int("hidden_dim", hidden_dim)
+        self.hidden_dim = check_int("hidden_dim", hidden_dim)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -332,8 +321,8 @@ class GraphConvolution(keras.layers.Layer):
         self.adjacency = matrix.tocoo().astype(np.float32)
         self.adjacency.sum_duplicates()
         self.num_items = int(self.adjacency.shape[0])
-        self.num_layers = _check_int("num_layers", num_layers)
-        self.combine = _check_choice("combine", combine, ("last", "mean", "residual"))
+        self.num_layers = check_int("num_layers", num_layers)
+        self.combine = check_choice("combine", combine, ("last", "mean", "residual"))
         order = np.lexsort((self.adjacency.col, self.adjacency.row))
         self._sparse = tf.SparseTensor(
             indices=np.stack([self.adjacency.row[order], self.adjacency.col[order]], axis=1)
@@ -470,7 +459,7 @@ def knn_graph(vectors, *, k: int = 10, mask=None, weighted: bool = False,
         raise ParameterError(f"mask must be a bool array of shape ({n_items},), "
                              f"got {present.dtype} {present.shape}")
     n_present = int(present.sum())
-    k = _check_int("k", k)
+    k = check_int("k", k)
     if k > n_present - 1:
         raise ParameterError(f"k={k} must be <= {n_present - 1} (the present items minus one)")
     if not np.isfinite(x[present]).all():
@@ -550,7 +539,7 @@ def normalize_adjacency(adjacency, *, kind: Literal["symmetric", "row"] = "symme
     scipy.sparse.csr_matrix of shape (n_items, n_items)
     """
     matrix = _check_square_matrix("adjacency", adjacency)
-    _check_choice("kind", kind, ("symmetric", "row"))
+    check_choice("kind", kind, ("symmetric", "row"))
     if self_loops:
         matrix = matrix + sparse.identity(matrix.shape[0], format="csr")
     degree = np.asarray(matrix.sum(axis=1)).ravel()

@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from mmrec_lib._validation import check_choice
 from mmrec_lib.errors import DataError, ParameterError
 from mmrec_lib.utils import check_is_fitted
 
@@ -70,10 +71,11 @@ class IdEncoder(TransformerMixin, BaseEstimator):
         self.unknown = unknown
 
     def fit(self, ids: Sequence | np.ndarray | pd.Series, y=None) -> IdEncoder:
-        """Learn the sorted distinct ids. ``ids`` is 1-D, without missing values."""
-        if self.unknown not in ("error", "ignore"):
-            raise ParameterError(f"unknown={self.unknown!r} must be 'error' or 'ignore'")
+        """Learn the sorted distinct ids. ``ids`` is 1-D, non-empty, without missing values."""
+        check_choice("unknown", self.unknown, ("error", "ignore"))
         values = _as_id_array(ids, "ids")
+        if len(values) == 0:
+            raise DataError("ids is empty; expected at least one id to fit")
         self.classes_ = np.unique(values)
         self.index_ = pd.Index(self.classes_)
         return self
@@ -85,7 +87,7 @@ class IdEncoder(TransformerMixin, BaseEstimator):
         return len(self.classes_)
 
     def transform(self, ids: Sequence | np.ndarray | pd.Series) -> np.ndarray:
-        """Return the int64 indices of ``ids``, shape (n,)."""
+        """Return the int64 indices of ``ids``, shape (n,); no ids give an empty array."""
         check_is_fitted(self)
         values = _as_id_array(ids, "ids")
         if values.dtype.kind != self.classes_.dtype.kind and len(values) and not (
@@ -128,6 +130,9 @@ def _as_id_array(ids, name: str) -> np.ndarray:
     values = np.asarray(ids.to_numpy() if isinstance(ids, pd.Series) else ids)
     if values.ndim != 1:
         raise ParameterError(f"{name} must be 1-D, got shape {values.shape}")
+    if values.size == 0:
+        # np.asarray([]) is float64; an empty list says nothing about the id type.
+        return values.astype(object)
     if values.dtype == object or values.dtype.kind == "f":
         if pd.isna(values).any():
             raise DataError(f"{name} contains missing values (NaN/None)")
@@ -136,6 +141,18 @@ def _as_id_array(ids, name: str) -> np.ndarray:
     if values.dtype == object:
         values = values.astype(str)
     return values
+
+
+def _check_finite_column(interactions: pd.DataFrame, column: str) -> None:
+    values = interactions[column].to_numpy()
+    if values.dtype.kind not in "biuf":
+        try:
+            values = values.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"column {column!r} must hold numbers, got dtype "
+                            f"{interactions[column].dtype}") from None
+    if not np.isfinite(values.astype(np.float64)).all():
+        raise DataError(f"column {column!r} contains NaN or infinite values")
 
 
 def check_interactions(
@@ -185,6 +202,10 @@ def deduplicate(
     - ``"sum"``: keep the latest row, with ``value_col`` replaced by the sum
       over the pair (play counts, watch time).
 
+    For ``"max"`` and ``"sum"``, ``value_col`` must hold finite numbers: a NaN
+    raises :class:`~mmrec_lib.errors.DataError` (pandas would sum it as 0, or
+    keep it as the "max").
+
     Rows come back sorted by user, item (stable), with a fresh RangeIndex.
 
     Parameters
@@ -196,10 +217,12 @@ def deduplicate(
     -------
     DataFrame with one row per distinct (user, item) pair.
     """
-    if keep not in ("last", "first", "max", "sum"):
-        raise ParameterError(f"keep={keep!r} must be one of 'last', 'first', 'max', 'sum'")
+    check_choice("keep", keep, ("last", "first", "max", "sum"))
     columns = [USER_COL, ITEM_COL] + ([value_col] if keep in ("max", "sum") else [])
     check_interactions(interactions, columns=columns)
+    if keep in ("max", "sum"):
+        # A NaN would be summed as 0 by pandas, or sorted last and kept as the "max".
+        _check_finite_column(interactions, value_col)
     frame = interactions.reset_index(drop=True)
     order = np.arange(len(frame))
     sort_columns = [USER_COL, ITEM_COL]

@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from mmrec_lib._validation import check_choice, check_int, check_matrix
 from mmrec_lib.errors import DataError, ParameterError
 from mmrec_lib.interactions import ITEM_COL, PREDICTION_COL, USER_COL, check_interactions
 
@@ -43,12 +44,6 @@ __all__ = [
     "exposure_gini",
     "lists_from_frames",
 ]
-
-
-def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ParameterError(f"k={k!r} must be a positive int")
-    return int(k)
 
 
 def _check_lists(recommended, relevant) -> tuple[list, list]:
@@ -105,7 +100,7 @@ def precision_at_k(recommended: Sequence, relevant: Sequence[Collection], k: int
     per_user : bool
         Return the ndarray of shape (n_users,) instead of the mean.
     """
-    k = _check_k(k)
+    k = check_int("k", k)
     hits, num_relevant = _hit_matrix(recommended, relevant, k)
     return _reduce(_precision_values(hits, num_relevant, k), num_relevant, per_user)
 
@@ -117,7 +112,7 @@ def recall_at_k(recommended: Sequence, relevant: Sequence[Collection], k: int = 
     Introduced in chapter 06. Matches Recommenders' ``recall_at_k`` (so a user
     with more than k relevant items cannot reach 1).
     """
-    k = _check_k(k)
+    k = check_int("k", k)
     hits, num_relevant = _hit_matrix(recommended, relevant, k)
     return _reduce(_recall_values(hits, num_relevant, k), num_relevant, per_user)
 
@@ -136,7 +131,7 @@ def ndcg_at_k(recommended: Sequence, relevant: Sequence[Collection], k: int = 10
     NDCG@k = DCG@k / IDCG@k. The log base cancels in the ratio (Recommenders
     uses ``ln``, the same value).
     """
-    k = _check_k(k)
+    k = check_int("k", k)
     hits, num_relevant = _hit_matrix(recommended, relevant, k)
     return _reduce(_ndcg_values(hits, num_relevant, k), num_relevant, per_user)
 
@@ -161,9 +156,8 @@ def map_at_k(recommended: Sequence, relevant: Sequence[Collection], k: int = 10,
       published MovieLens table uses it). It is smaller whenever users have more
       than k relevant items.
     """
-    k = _check_k(k)
-    if normalize not in ("min_k", "relevant"):
-        raise ParameterError(f"normalize={normalize!r} must be 'min_k' or 'relevant'")
+    k = check_int("k", k)
+    check_choice("normalize", normalize, ("min_k", "relevant"))
     hits, num_relevant = _hit_matrix(recommended, relevant, k)
     return _reduce(_map_values(hits, num_relevant, k, normalize), num_relevant, per_user)
 
@@ -175,7 +169,7 @@ def hit_rate_at_k(recommended: Sequence, relevant: Sequence[Collection], k: int 
     Introduced in chapter 06. (Not in Recommenders' python_evaluation; the usual
     definition.)
     """
-    k = _check_k(k)
+    k = check_int("k", k)
     hits, num_relevant = _hit_matrix(recommended, relevant, k)
     return _reduce(_hit_rate_values(hits, num_relevant, k), num_relevant, per_user)
 
@@ -187,7 +181,7 @@ def mrr_at_k(recommended: Sequence, relevant: Sequence[Collection], k: int = 10,
     Introduced in chapter 06. (Not in Recommenders' python_evaluation; the usual
     definition, truncated at k.)
     """
-    k = _check_k(k)
+    k = check_int("k", k)
     hits, num_relevant = _hit_matrix(recommended, relevant, k)
     return _reduce(_mrr_values(hits, num_relevant, k), num_relevant, per_user)
 
@@ -248,6 +242,8 @@ def user_auc(scores: np.ndarray, relevant_mask: np.ndarray, *, exclude: np.ndarr
     if exclude is not None and np.asarray(exclude).shape != scores.shape:
         raise ParameterError(f"exclude has shape {np.asarray(exclude).shape}, expected "
                              f"{scores.shape}")
+    if np.isnan(scores).any():
+        raise DataError("scores contains NaN")
     values = np.full(len(scores), np.nan)
     for row in range(len(scores)):
         keep = np.ones(scores.shape[1], bool) if exclude is None else ~np.asarray(exclude[row])
@@ -351,7 +347,8 @@ def intra_list_diversity(recommended: Sequence, item_vectors: pd.DataFrame | np.
         index = item_vectors.index
         vectors = normalize_rows(item_vectors.to_numpy(dtype=np.float64))
     else:
-        vectors = normalize_rows(np.asarray(item_vectors, dtype=np.float64))
+        vectors = normalize_rows(check_matrix("item_vectors",
+                                                np.asarray(item_vectors, dtype=np.float64)))
         index = None
     values = []
     for items in recommended:
@@ -451,7 +448,7 @@ def lists_from_frames(
     recommended : list of ndarrays of item ids, best first
     relevant : list of sets of item ids
     """
-    k = _check_k(k)
+    k = check_int("k", k)
     check_interactions(truth)
     check_interactions(predictions, columns=(USER_COL, ITEM_COL, prediction_col))
     common = np.intersect1d(truth[USER_COL].unique(), predictions[USER_COL].unique())

@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 from scipy import sparse
 
+from mmrec_lib._validation import check_choice, check_int, check_matrix, check_number
 from mmrec_lib.errors import DataError, ParameterError
 
 __all__ = [
@@ -18,30 +19,13 @@ __all__ = [
 ]
 
 
-def _check_matrix(name: str, matrix, *, ndim: int = 2) -> np.ndarray:
-    array = np.asarray(matrix)
-    if array.ndim != ndim:
-        raise ParameterError(f"{name} must be {ndim}-D, got shape {array.shape}")
-    if array.dtype.kind not in "fiu":
-        raise ParameterError(f"{name} must be numeric, got dtype {array.dtype}")
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise DataError(f"{name} contains NaN or infinite values")
-    return array
-
-
 def _check_pair(user_vectors, item_vectors) -> tuple[np.ndarray, np.ndarray]:
-    users = _check_matrix("user_vectors", user_vectors)
-    items = _check_matrix("item_vectors", item_vectors)
+    users = check_matrix("user_vectors", user_vectors)
+    items = check_matrix("item_vectors", item_vectors)
     if users.shape[1] != items.shape[1]:
         raise ParameterError(f"user_vectors have dim {users.shape[1]} but item_vectors "
                              f"have dim {items.shape[1]}")
     return users, items
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ParameterError(f"{name}={value!r} must be a positive int")
-    return int(value)
 
 
 def normalize_rows(vectors: np.ndarray, *, eps: float = 1e-12) -> np.ndarray:
@@ -57,11 +41,22 @@ def normalize_rows(vectors: np.ndarray, *, eps: float = 1e-12) -> np.ndarray:
     -------
     ndarray of shape (n, dim), float32 unless the input is float64.
     """
-    array = _check_matrix("vectors", vectors)
+    array = check_matrix("vectors", vectors)
+    eps = check_number("eps", eps, low=0, low_inclusive=False)
     if array.dtype != np.float64:
         array = array.astype(np.float32)
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return array / np.maximum(norms, eps)
+    with np.errstate(over="ignore"):  # an overflowing norm is handled below
+        norms = np.linalg.norm(array, axis=1, keepdims=True)
+    normalized = array / np.maximum(norms, eps)
+    overflow = np.isinf(norms[:, 0])
+    if overflow.any():
+        # The squares of entries near the dtype's maximum overflow (1e200 in float64), so the
+        # norm is inf and the row would come out as zeros. Dividing such a row by its largest
+        # entry first keeps the norm finite; the other rows keep their exact numbers.
+        rows = array[overflow]
+        rows = rows / np.abs(rows).max(axis=1, keepdims=True)
+        normalized[overflow] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return normalized
 
 
 def dot_scores(user_vectors: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:
@@ -93,7 +88,7 @@ def cosine_similarity(
     ndarray of shape (n_users, n_items), values in [-1, 1].
     """
     users, items = _check_pair(user_vectors, item_vectors)
-    block_size = _check_positive_int("block_size", block_size)
+    block_size = check_int("block_size", block_size)
     users = normalize_rows(users)
     items = normalize_rows(items)
     dtype = np.result_type(users.dtype, items.dtype)
@@ -173,8 +168,7 @@ def top_k(
         raise ParameterError(f"scores must be 1-D or 2-D, got shape {array.shape}")
     if array.dtype.kind not in "fiu":
         raise ParameterError(f"scores must be numeric, got dtype {array.dtype}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= array.shape[1]:
-        raise ParameterError(f"k={k!r} must be an int in [1, {array.shape[1]}]")
+    check_int("k", k, high=array.shape[1])
     if array.dtype.kind == "f" and np.isnan(array).any():
         raise DataError("scores contain NaN; a model produced an invalid score")
     k = int(k)
@@ -257,13 +251,11 @@ def blocked_top_k(
     scores : ndarray of float32, shape (n_users, k)
     """
     users, items = _check_pair(user_vectors, item_vectors)
-    if metric not in ("cosine", "dot"):
-        raise ParameterError(f"metric={metric!r} must be 'cosine' or 'dot'")
+    check_choice("metric", metric, ("cosine", "dot"))
     num_users, num_items = len(users), len(items)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= num_items:
-        raise ParameterError(f"k={k!r} must be an int in [1, {num_items}]")
-    user_block = _check_positive_int("user_block", user_block)
-    item_block = _check_positive_int("item_block", item_block)
+    check_int("k", k, high=num_items)
+    user_block = check_int("user_block", user_block)
+    item_block = check_int("item_block", item_block)
     if exclude is not None:
         if not sparse.issparse(exclude):
             raise ParameterError("exclude must be a scipy sparse matrix for blocked_top_k")

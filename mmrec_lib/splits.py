@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from mmrec_lib._validation import check_choice, check_int, check_number, check_seed
 from mmrec_lib.errors import DataError, ParameterError
 from mmrec_lib.interactions import ITEM_COL, TIMESTAMP_COL, USER_COL, check_interactions
 
@@ -49,21 +50,9 @@ class Split:
                 "test": len(self.test)}
 
 
-def _check_ratio(name: str, value: float, *, low: float = 0.0, high: float = 1.0,
-                 closed_low: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise ParameterError(f"{name}={value!r} must be a number")
-    ok = (low <= value if closed_low else low < value) and value < high
-    if not ok:
-        bracket = "[" if closed_low else "("
-        raise ParameterError(f"{name}={value!r} must be in {bracket}{low}, {high})")
-    return float(value)
-
-
-def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed={seed!r} must be a non-negative int")
-    return int(seed)
+def _check_not_empty(data: pd.DataFrame) -> None:
+    if data.empty:
+        raise DataError("interactions is empty: there are no rows to split")
 
 
 def _frames(data: pd.DataFrame, masks: list[np.ndarray]) -> list[pd.DataFrame]:
@@ -112,17 +101,16 @@ def stratified_split(
     Split with ``kind="stratified_by_<by>"``.
     """
     check_interactions(interactions)
-    ratio = _check_ratio("ratio", ratio)
-    validation_ratio = _check_ratio("validation_ratio", validation_ratio, closed_low=True,
-                                    high=ratio)
-    if by not in ("user", "item"):
-        raise ParameterError(f"by={by!r} must be 'user' or 'item'")
-    if isinstance(min_rating, bool) or not isinstance(min_rating, (int, np.integer)) \
-            or min_rating < 1:
-        raise ParameterError(f"min_rating={min_rating!r} must be an int >= 1")
-    seed = _check_seed(seed)
+    ratio = check_number("ratio", ratio, low=0.0, high=1.0, low_inclusive=False,
+                         high_inclusive=False)
+    validation_ratio = check_number("validation_ratio", validation_ratio, low=0.0, high=ratio,
+                                    high_inclusive=False)
+    check_choice("by", by, ("user", "item"))
+    min_rating = check_int("min_rating", min_rating)
+    seed = check_seed(seed)
     column = USER_COL if by == "user" else ITEM_COL
     data = interactions.reset_index(drop=True)
+    _check_not_empty(data)
     if min_rating > 1:
         counts = data.groupby(column)[column].transform("size")
         data = data.loc[counts >= min_rating].reset_index(drop=True)
@@ -157,11 +145,13 @@ def random_split(
     may end up only in test (cold by accident).
     """
     check_interactions(interactions)
-    ratio = _check_ratio("ratio", ratio)
-    validation_ratio = _check_ratio("validation_ratio", validation_ratio, closed_low=True,
-                                    high=ratio)
-    seed = _check_seed(seed)
+    ratio = check_number("ratio", ratio, low=0.0, high=1.0, low_inclusive=False,
+                         high_inclusive=False)
+    validation_ratio = check_number("validation_ratio", validation_ratio, low=0.0, high=ratio,
+                                    high_inclusive=False)
+    seed = check_seed(seed)
     data = interactions.reset_index(drop=True)
+    _check_not_empty(data)
     position = np.empty(len(data), dtype=np.int64)
     position[np.random.RandomState(seed).permutation(len(data))] = np.arange(len(data))
     train_cut = round((ratio - validation_ratio) * len(data))
@@ -191,10 +181,9 @@ def leave_last_out(
     needed = 3 if validation else 2
     if min_interactions is None:
         min_interactions = needed
-    if isinstance(min_interactions, bool) or not isinstance(min_interactions, int) \
-            or min_interactions < needed:
-        raise ParameterError(f"min_interactions={min_interactions!r} must be an int >= {needed}")
+    min_interactions = check_int("min_interactions", min_interactions, low=needed)
     data = interactions.reset_index(drop=True)
+    _check_not_empty(data)
     if data[TIMESTAMP_COL].isna().any():
         raise DataError(f"column {TIMESTAMP_COL!r} contains missing values")
     ordered = data.sort_values([USER_COL, TIMESTAMP_COL, ITEM_COL], kind="stable")
@@ -220,10 +209,12 @@ def temporal_split(
     users the model does not know.
     """
     check_interactions(interactions, columns=(USER_COL, ITEM_COL, TIMESTAMP_COL))
-    ratio = _check_ratio("ratio", ratio)
-    validation_ratio = _check_ratio("validation_ratio", validation_ratio, closed_low=True,
-                                    high=ratio)
+    ratio = check_number("ratio", ratio, low=0.0, high=1.0, low_inclusive=False,
+                         high_inclusive=False)
+    validation_ratio = check_number("validation_ratio", validation_ratio, low=0.0, high=ratio,
+                                    high_inclusive=False)
     data = interactions.reset_index(drop=True)
+    _check_not_empty(data)
     times = data[TIMESTAMP_COL]
     if times.isna().any():
         raise DataError(f"column {TIMESTAMP_COL!r} contains missing values")
@@ -258,8 +249,9 @@ def cold_start_item_split(
     validation items).
     """
     check_interactions(interactions)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     data = interactions.reset_index(drop=True)
+    _check_not_empty(data)
     distinct = np.unique(data[ITEM_COL].to_numpy())
     rng = np.random.RandomState(seed)
     if items is not None:
@@ -271,13 +263,15 @@ def cold_start_item_split(
             raise ParameterError(f"items must name between 1 and {len(distinct) - 1} items, "
                                  f"got {len(cold_test)}")
         remaining = np.setdiff1d(distinct, cold_test)
-        validation_ratio = _check_ratio("validation_ratio", validation_ratio, closed_low=True)
+        validation_ratio = check_number("validation_ratio", validation_ratio, low=0.0, high=1.0,
+                                        high_inclusive=False)
         num_validation = int(round(validation_ratio * len(distinct)))
         cold_validation = rng.permutation(remaining)[:num_validation]
     else:
-        ratio = _check_ratio("ratio", ratio)
-        validation_ratio = _check_ratio("validation_ratio", validation_ratio, closed_low=True,
-                                        high=1.0 - ratio)
+        ratio = check_number("ratio", ratio, low=0.0, high=1.0, low_inclusive=False,
+                             high_inclusive=False)
+        validation_ratio = check_number("validation_ratio", validation_ratio, low=0.0,
+                                        high=1.0 - ratio, high_inclusive=False)
         shuffled = rng.permutation(distinct)
         num_test = max(1, int(round(ratio * len(distinct))))
         num_validation = int(round(validation_ratio * len(distinct)))

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from mmrec_lib.errors import ParameterError
+from mmrec_lib._validation import check_seed, check_subset
 
 __all__ = [
     "set_seed",
@@ -39,8 +39,7 @@ def set_seed(seed: int = 0) -> None:
     seed : int
         A non-negative integer.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ParameterError(f"seed={seed!r} must be a non-negative int")
+    seed = check_seed(seed)
     import numpy as np
 
     random.seed(seed)
@@ -157,16 +156,3 @@ def check_is_fitted(estimator, attributes: str | list[str] | None = None) -> Non
         raise NotFittedError(
             f"This {type(estimator).__name__} is not fitted yet: call fit(...) before using it."
         ) from error
-
-
-def check_subset(name: str, values, choices) -> tuple:
-    """``values`` (one string or a sequence) as a tuple, if it is a non-empty subset of ``choices``.
-
-    Raises :class:`~mmrec_lib.errors.ParameterError` naming ``name`` otherwise.
-    """
-    from mmrec_lib.errors import ParameterError
-
-    values = (values,) if isinstance(values, str) else tuple(values)
-    if not values or any(value not in choices for value in values):
-        raise ParameterError(f"{name} {list(values)} must be a non-empty subset of {list(choices)}")
-    return values

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from mmrec_lib._validation import check_int, check_number
 from mmrec_lib.errors import ParameterError
 
 __all__ = [
@@ -11,18 +12,6 @@ __all__ = [
     "build_transformer_encoder",
     "build_regression_head",
 ]
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParameterError(f"{name}={value!r} must be a positive int")
-    return value
-
-
-def _check_rate(name: str, value) -> float:
-    if not isinstance(value, int | float) or not 0.0 <= value < 1.0:
-        raise ParameterError(f"{name}={value!r} must be a rate in [0, 1)")
-    return float(value)
 
 
 def build_cnn_encoder(*, n_frames: int, n_mels: int = 96, embedding_dim: int = 64,
@@ -56,19 +45,19 @@ def build_cnn_encoder(*, n_frames: int, n_mels: int = 96, embedding_dim: int = 6
     keras.Model
         Input (batch, n_frames, n_mels) -> output (batch, embedding_dim).
     """
-    _positive_int("n_frames", n_frames)
-    _positive_int("n_mels", n_mels)
-    _positive_int("embedding_dim", embedding_dim)
-    if not filters or any(isinstance(f, bool) or not isinstance(f, int) or f < 1
-                          for f in filters):
+    n_frames = check_int("n_frames", n_frames)
+    n_mels = check_int("n_mels", n_mels)
+    embedding_dim = check_int("embedding_dim", embedding_dim)
+    if isinstance(filters, str) or not isinstance(filters, tuple | list) or not filters:
         raise ParameterError(f"filters={filters!r} must be a non-empty tuple of positive ints")
-    _positive_int("input_pool", input_pool)
+    filters = tuple(check_int(f"filters[{index}]", value) for index, value in enumerate(filters))
+    input_pool = check_int("input_pool", input_pool)
     if min(n_frames, n_mels) < input_pool * 2 ** len(filters):
         raise ParameterError(
             f"n_frames={n_frames} and n_mels={n_mels} must be >= "
             f"{input_pool * 2 ** len(filters)} for input_pool={input_pool} and "
             f"{len(filters)} pooling blocks")
-    dropout = _check_rate("dropout", dropout)
+    dropout = check_number("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
     from mmrec_lib._env import import_tensorflow
 
     tf = import_tensorflow()
@@ -145,18 +134,18 @@ def build_transformer_encoder(*, n_frames: int, n_mels: int = 96, embedding_dim:
     keras.Model
         Input (batch, n_frames, n_mels) -> output (batch, embedding_dim).
     """
-    for key, value in (("n_frames", n_frames), ("n_mels", n_mels),
-                       ("embedding_dim", embedding_dim), ("model_dim", model_dim),
-                       ("num_heads", num_heads), ("num_layers", num_layers),
-                       ("feedforward_dim", feedforward_dim),
-                       ("frames_per_token", frames_per_token)):
-        _positive_int(key, value)
+    n_frames, n_mels = check_int("n_frames", n_frames), check_int("n_mels", n_mels)
+    embedding_dim = check_int("embedding_dim", embedding_dim)
+    model_dim, num_heads = check_int("model_dim", model_dim), check_int("num_heads", num_heads)
+    num_layers = check_int("num_layers", num_layers)
+    feedforward_dim = check_int("feedforward_dim", feedforward_dim)
+    frames_per_token = check_int("frames_per_token", frames_per_token)
     if n_frames % frames_per_token:
         raise ParameterError(
             f"n_frames={n_frames} must be a multiple of frames_per_token={frames_per_token}")
     if model_dim % num_heads:
         raise ParameterError(f"model_dim={model_dim} must be a multiple of num_heads={num_heads}")
-    dropout = _check_rate("dropout", dropout)
+    dropout = check_number("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
     from mmrec_lib._env import import_tensorflow
 
     tf = import_tensorflow()
@@ -195,9 +184,8 @@ def build_regression_head(encoder, *, n_outputs: int = 1, learning_rate: float =
     keras.Model
         Input as the encoder's -> output (batch, n_outputs), compiled with Adam.
     """
-    _positive_int("n_outputs", n_outputs)
-    if not learning_rate > 0:
-        raise ParameterError(f"learning_rate={learning_rate!r} must be > 0")
+    n_outputs = check_int("n_outputs", n_outputs)
+    learning_rate = check_number("learning_rate", learning_rate, low=0.0, low_inclusive=False)
     from mmrec_lib._env import import_tensorflow
 
     tf = import_tensorflow()

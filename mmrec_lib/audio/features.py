@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from mmrec_lib._validation import check_int
 from mmrec_lib.audio._io import _check_sr, check_waveform
-from mmrec_lib.errors import DataError, ParameterError
+from mmrec_lib.errors import DataError
 from mmrec_lib.utils import check_is_fitted
 
 __all__ = [
@@ -37,6 +38,19 @@ CHROMA_NAMES = ("C", "Cs", "D", "Ds", "E", "F", "Fs", "G", "Gs", "A", "As", "B")
 MIN_FEATURE_DURATION = 0.1
 _N_FFT = 1024
 _HOP = 256
+#: Loudest sample the summary features accept. Audio lives in [-1, 1] (or in PCM units up
+#: to ~2e9 for int32 scaled by hand); far beyond, the float32 power spectrum overflows to
+#: inf and librosa fails deep inside with its own error.
+_MAX_PEAK = 1e12
+
+
+def _check_feature_waveform(waveform, sr) -> tuple[np.ndarray, int]:
+    waveform, sr = check_waveform(waveform, sr, min_duration=MIN_FEATURE_DURATION)
+    peak = float(np.abs(waveform).max())
+    if peak > _MAX_PEAK:
+        raise DataError(f"the waveform is too loud for float32 features (peak |sample| = "
+                        f"{peak:.3g} > {_MAX_PEAK:.0e}); scale it to [-1, 1] first")
+    return waveform, sr
 
 
 def log_mel_spectrogram(waveform, *, sr: int, n_fft: int = 512, hop_length: int = 256,
@@ -60,9 +74,8 @@ def log_mel_spectrogram(waveform, *, sr: int, n_fft: int = 512, hop_length: int 
     ndarray of shape (1 + n_samples // hop_length, n_mels), float32
     """
     waveform, sr = check_waveform(waveform, sr)
-    for name, value in (("n_fft", n_fft), ("hop_length", hop_length), ("n_mels", n_mels)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ParameterError(f"{name}={value!r} must be a positive int")
+    n_fft, hop_length = check_int("n_fft", n_fft), check_int("hop_length", hop_length)
+    n_mels = check_int("n_mels", n_mels)
     import librosa
 
     # Overflow (inf) is detected below and reported, so numpy's warnings are noise.
@@ -89,8 +102,7 @@ def log_mel_batch(waveforms: Sequence, *, sr: int, n_frames: int, n_mels: int = 
     -------
     ndarray of shape (n_clips, n_frames, n_mels), float32
     """
-    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
-        raise ParameterError(f"n_frames={n_frames!r} must be a positive int")
+    n_frames = check_int("n_frames", n_frames)
     out = np.zeros((len(waveforms), n_frames, n_mels), dtype=np.float32)
     for row, waveform in enumerate(waveforms):
         spec = log_mel_spectrogram(waveform, sr=sr, n_mels=n_mels)[:n_frames]
@@ -108,7 +120,7 @@ def mfcc(waveform, *, sr: int, n_mfcc: int = N_MFCC, deltas: bool = True) -> np.
     -------
     ndarray of shape (n_frames, n_mfcc) or (n_frames, 3 * n_mfcc) with deltas, float32
     """
-    waveform, sr = check_waveform(waveform, sr, min_duration=MIN_FEATURE_DURATION)
+    waveform, sr = _check_feature_waveform(waveform, sr)
     import librosa
 
     coefficients = librosa.feature.mfcc(y=waveform, sr=sr, n_mfcc=n_mfcc, n_fft=_N_FFT,
@@ -134,7 +146,7 @@ def chroma(waveform, *, sr: int) -> np.ndarray:
     -------
     ndarray of shape (n_frames, 12), float32 in [0, 1]
     """
-    waveform, sr = check_waveform(waveform, sr, min_duration=MIN_FEATURE_DURATION)
+    waveform, sr = _check_feature_waveform(waveform, sr)
     import librosa
 
     # tuning=0: A4 = 440 Hz. Estimating the tuning per clip is slow and fails on silence.
@@ -152,7 +164,7 @@ def spectral_shape(waveform, *, sr: int) -> np.ndarray:
     -------
     ndarray of shape (n_frames, 3), float32: centroid, bandwidth, roll-off
     """
-    waveform, sr = check_waveform(waveform, sr, min_duration=MIN_FEATURE_DURATION)
+    waveform, sr = _check_feature_waveform(waveform, sr)
     import librosa
 
     magnitude = np.abs(librosa.stft(waveform, n_fft=_N_FFT, hop_length=_HOP))
@@ -171,7 +183,7 @@ def rms_energy(waveform, *, sr: int) -> np.ndarray:
     -------
     ndarray of shape (n_frames,), float32
     """
-    waveform, sr = check_waveform(waveform, sr, min_duration=MIN_FEATURE_DURATION)
+    waveform, sr = _check_feature_waveform(waveform, sr)
     import librosa
 
     return librosa.feature.rms(y=waveform, frame_length=_N_FFT, hop_length=_HOP)[0].astype(
@@ -187,7 +199,7 @@ def zero_crossing_rate(waveform, *, sr: int) -> np.ndarray:
     -------
     ndarray of shape (n_frames,), float32 in [0, 1]
     """
-    waveform, sr = check_waveform(waveform, sr, min_duration=MIN_FEATURE_DURATION)
+    waveform, sr = _check_feature_waveform(waveform, sr)
     import librosa
 
     return librosa.feature.zero_crossing_rate(waveform, frame_length=_N_FFT,
@@ -209,7 +221,7 @@ def tempo_and_beat_strength(waveform, *, sr: int) -> tuple[float, float]:
     tempo_bpm : float
     beat_strength : float
     """
-    waveform, sr = check_waveform(waveform, sr, min_duration=MIN_FEATURE_DURATION)
+    waveform, sr = _check_feature_waveform(waveform, sr)
     import librosa
 
     mel_db = librosa.power_to_db(librosa.feature.melspectrogram(
@@ -266,9 +278,10 @@ def handcrafted_features(waveform, *, sr: int) -> pd.Series:
     Raises
     ------
     DataError
-        Non-finite samples, or a clip shorter than 0.1 s.
+        Non-finite samples, a clip shorter than 0.1 s, or one so loud (peak
+        above 1e12) that its float32 power spectrum would overflow.
     """
-    waveform, sr = check_waveform(waveform, sr, min_duration=MIN_FEATURE_DURATION)
+    waveform, sr = _check_feature_waveform(waveform, sr)
     import librosa
 
     # One STFT feeds every spectral feature (the single-feature functions above

@@ -10,6 +10,7 @@ from typing import Literal
 
 import numpy as np
 
+from mmrec_lib._validation import check_choice, check_int
 from mmrec_lib.audio._io import check_waveform, resample
 from mmrec_lib.audio.features import log_mel_spectrogram
 from mmrec_lib.errors import EnvironmentError, ModelError, ParameterError
@@ -71,8 +72,8 @@ def musicnn_weights_dir(model: str = "MTT_musicnn") -> Path:
 
 
 def _check_model(model: str) -> None:
-    if model not in MUSICNN_MODELS:
-        raise ParameterError(f"model={model!r} must be one of {MUSICNN_MODELS}")
+    # Kept as a name: mmrec_lib.audio.dataset imports it.
+    check_choice("model", model, MUSICNN_MODELS)
 
 
 def musicnn_labels(model: str = "MTT_musicnn") -> list[str]:
@@ -301,8 +302,7 @@ class MusicnnEncoder:
     def __init__(self, model: Literal["MTT_musicnn", "MSD_musicnn"] = "MTT_musicnn", *,
                  weights_dir: str | os.PathLike | None = None, batch_size: int = 8):
         _check_model(model)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ParameterError(f"batch_size={batch_size!r} must be a positive int")
+        batch_size = check_int("batch_size", batch_size)
         self.model = model
         self.batch_size = batch_size
         self.weights_dir = Path(weights_dir) if weights_dir is not None else musicnn_weights_dir(
@@ -438,9 +438,8 @@ class MusicnnEncoder:
         -------
         list of (str, float)
         """
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
-                                  or not 1 <= top_k <= len(self.labels)):
-            raise ParameterError(f"top_k={top_k!r} must be an int in [1, {len(self.labels)}]")
+        if top_k is not None:
+            top_k = check_int("top_k", top_k, high=len(self.labels))
         probabilities = self.tag_probabilities(waveform, sr=sr)
         order = np.argsort(-probabilities, kind="stable")[:top_k]
         return [(self.labels[i], float(probabilities[i])) for i in order]

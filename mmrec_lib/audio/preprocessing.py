@@ -7,8 +7,9 @@ from typing import Literal
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from mmrec_lib._validation import check_choice, check_matrix, check_number
 from mmrec_lib.audio._io import _check_sr, check_waveform
-from mmrec_lib.errors import ParameterError
+from mmrec_lib.errors import DataError, ParameterError
 from mmrec_lib.utils import check_is_fitted
 
 __all__ = [
@@ -27,12 +28,25 @@ __all__ = [
 _SILENCE_RMS = 1e-6
 
 
+def _check_samples(waveform, *, allow_empty: bool = False) -> np.ndarray:
+    """A 1-D array of finite samples (no sample rate needed), in its own dtype."""
+    array = check_matrix("waveform", waveform, ndim=1)
+    if array.dtype.kind == "f" and array.dtype.itemsize > 4 \
+            and np.abs(array).max(initial=0.0) > np.finfo(np.float32).max:
+        raise DataError("waveform has samples too large for float32 (|x| > 3.4e38)")
+    if array.size == 0 and not allow_empty:
+        raise DataError("waveform is empty; expected at least one sample")
+    return array
+
+
 def rms_dbfs(waveform) -> float:
     """RMS level in dB relative to full scale (a full-scale sine is -3.01 dBFS).
 
-    Introduced in chapter 03. Digital silence gives ``-inf``.
+    Introduced in chapter 03. Digital silence (and an empty clip) gives ``-inf``;
+    a NaN or infinite sample raises :class:`~mmrec_lib.errors.DataError` (it is
+    not silence), and so does a clip that is not 1-D.
     """
-    waveform = np.asarray(waveform, dtype=np.float64)
+    waveform = _check_samples(waveform, allow_empty=True).astype(np.float64)
     rms = float(np.sqrt(np.mean(waveform ** 2))) if waveform.size else 0.0
     return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
 
@@ -46,17 +60,17 @@ def normalize_loudness(waveform, *, method: Literal["rms", "peak"] = "rms",
     ``method="peak"`` makes the largest sample ``10 ** (target_db / 20)``.
     Samples are then clipped to [-1, 1], so an RMS target on a very peaky clip
     may clip a few samples. Silence (RMS below 1e-6) is returned unchanged
-    instead of being amplified into noise or divided by zero.
+    instead of being amplified into noise or divided by zero. The clip must be
+    1-D (one channel), non-empty and finite: a NaN sample raises
+    :class:`~mmrec_lib.errors.DataError` instead of turning the whole clip into NaN.
 
     Returns
     -------
     ndarray of shape (n_samples,), float32
     """
-    if method not in ("rms", "peak"):
-        raise ParameterError(f"method={method!r} must be 'rms' or 'peak'")
-    if not np.isfinite(target_db) or target_db > 0:
-        raise ParameterError(f"target_db={target_db!r} must be a finite level <= 0 dBFS")
-    waveform = np.asarray(waveform, dtype=np.float32)
+    check_choice("method", method, ("rms", "peak"))
+    check_number("target_db", target_db, high=0.0)
+    waveform = _check_samples(waveform).astype(np.float32)
     if method == "rms":
         level = float(np.sqrt(np.mean(waveform.astype(np.float64) ** 2)))
     else:
@@ -75,6 +89,13 @@ def _stft_params(sr: int) -> tuple[int, int]:
 def _noise_floor_db(magnitude_db: np.ndarray, quantile: float) -> np.ndarray:
     """Per-frequency noise floor: the ``quantile`` of each bin's level over frames."""
     return np.quantile(magnitude_db, quantile, axis=1)
+
+
+def _check_gate_params(noise_quantile, threshold_db, reduction_db) -> None:
+    check_number("noise_quantile", noise_quantile, low=0.0, high=1.0, low_inclusive=False,
+                 high_inclusive=False)
+    check_number("threshold_db", threshold_db, low=0.0)
+    check_number("reduction_db", reduction_db, low=0.0)
 
 
 def spectral_gate(waveform, *, sr: int, threshold_db: float = 12.0, reduction_db: float = 24.0,
@@ -104,11 +125,7 @@ def spectral_gate(waveform, *, sr: int, threshold_db: float = 12.0, reduction_db
     ndarray of shape (n_samples,), float32
     """
     waveform, sr = check_waveform(waveform, sr)
-    if not 0.0 < noise_quantile < 1.0:
-        raise ParameterError(f"noise_quantile={noise_quantile!r} must be in (0, 1)")
-    if threshold_db < 0 or reduction_db < 0:
-        raise ParameterError(
-            f"threshold_db={threshold_db!r} and reduction_db={reduction_db!r} must be >= 0")
+    _check_gate_params(noise_quantile, threshold_db, reduction_db)
     import librosa
     from scipy.ndimage import uniform_filter
 
@@ -124,6 +141,8 @@ def spectral_gate(waveform, *, sr: int, threshold_db: float = 12.0, reduction_db
         if floor.shape != (magnitude_db.shape[0],):
             raise ParameterError(
                 f"noise_floor_db has shape {floor.shape}; expected ({magnitude_db.shape[0]},)")
+        if not np.isfinite(floor).all():
+            raise DataError("noise_floor_db contains NaN or infinite values")
     keep = (magnitude_db > floor[:, None] + threshold_db).astype(np.float64)
     keep = uniform_filter(keep, size=3, mode="nearest")
     attenuation = 10.0 ** (-reduction_db / 20.0)
@@ -143,8 +162,7 @@ def trim_silence(waveform, *, sr: int, top_db: float = 40.0) -> np.ndarray:
     ndarray of shape (n_kept,), float32
     """
     waveform, sr = check_waveform(waveform, sr)
-    if top_db <= 0:
-        raise ParameterError(f"top_db={top_db!r} must be > 0")
+    check_number("top_db", top_db, low=0.0, low_inclusive=False)
     if np.abs(waveform).max() < _SILENCE_RMS:
         return waveform.copy()
     import librosa
@@ -166,10 +184,8 @@ def fix_duration(waveform, *, sr: int, duration: float,
     ndarray of shape (round(duration * sr),), float32
     """
     waveform, sr = check_waveform(waveform, sr)
-    if anchor not in ("start", "center"):
-        raise ParameterError(f"anchor={anchor!r} must be 'start' or 'center'")
-    if not np.isfinite(duration) or duration <= 0:
-        raise ParameterError(f"duration={duration!r} must be a positive number of seconds")
+    check_choice("anchor", anchor, ("start", "center"))
+    check_number("duration", duration, low=0.0, low_inclusive=False)
     length = int(round(duration * sr))
     if length < 1:
         raise ParameterError(f"duration={duration} s is shorter than one sample at {sr} Hz")
@@ -255,11 +271,8 @@ class SpectralGate(_WaveformTransformer):
         self.noise_floor = noise_floor
 
     def _check_params(self) -> None:
-        if self.noise_floor not in ("per_clip", "fit"):
-            raise ParameterError(
-                f"noise_floor={self.noise_floor!r} must be 'per_clip' or 'fit'")
-        if not 0.0 < self.noise_quantile < 1.0:
-            raise ParameterError(f"noise_quantile={self.noise_quantile!r} must be in (0, 1)")
+        check_choice("noise_floor", self.noise_floor, ("per_clip", "fit"))
+        _check_gate_params(self.noise_quantile, self.threshold_db, self.reduction_db)
 
     def fit(self, X, y=None):
         super().fit(X, y)
@@ -300,8 +313,7 @@ class SilenceTrimmer(_WaveformTransformer):
         self.top_db = top_db
 
     def _check_params(self) -> None:
-        if self.top_db <= 0:
-            raise ParameterError(f"top_db={self.top_db!r} must be > 0")
+        check_number("top_db", self.top_db, low=0.0, low_inclusive=False)
 
     def _transform_one(self, waveform):
         return trim_silence(waveform, sr=self.sr, top_db=self.top_db)

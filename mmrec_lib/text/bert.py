@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from mmrec_lib._validation import check_choice, check_int
 from mmrec_lib.errors import ModelError, ParameterError
 from mmrec_lib.text.preprocessing import check_texts
 from mmrec_lib.utils import atomic_dir, check_is_fitted, data_dir, progress
@@ -529,14 +530,10 @@ class BertTextEncoder(TransformerMixin, BaseEstimator):
 
     # -- set-up ---------------------------------------------------------------------
     def _check_params(self) -> None:
-        for name in ("max_length", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ParameterError(f"{name}={value!r} must be an int >= 1")
-        if self.max_length < 2:
-            raise ParameterError(f"max_length={self.max_length} must be >= 2 ([CLS] and [SEP])")
-        if self.pooling not in ("mean", "cls"):
-            raise ParameterError(f"pooling={self.pooling!r} must be 'mean' or 'cls'")
+        # max_length counts [CLS] and [SEP], so it is at least 2.
+        check_int("max_length", self.max_length, low=2)
+        check_int("batch_size", self.batch_size)
+        check_choice("pooling", self.pooling, ("mean", "cls"))
 
     def fit(self, texts=None, y=None):
         """Load the pretrained model (``texts`` is ignored); return ``self``."""
@@ -606,8 +603,7 @@ class BertTextEncoder(TransformerMixin, BaseEstimator):
         texts = check_texts(texts)
         if batch_size is None:
             batch_size = self.batch_size
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ParameterError(f"batch_size={batch_size!r} must be an int >= 1")
+        batch_size = check_int("batch_size", batch_size)
         if not hasattr(self, "bert_"):
             self.fit()
         self._check_params()

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mmrec_lib._env import import_tensorflow
-from mmrec_lib.errors import ParameterError
+from mmrec_lib._validation import check_int, check_number
 from mmrec_lib.text.preprocessing import check_texts, tokenize_words
 from mmrec_lib.utils import check_is_fitted
 
@@ -21,11 +21,6 @@ keras = tf.keras
 #: Id 0 pads (and is masked by the LSTM); id 1 stands for words not in the vocabulary.
 PAD_ID = 0
 OOV_ID = 1
-
-
-def _check_positive_int(name: str, value, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ParameterError(f"{name}={value!r} must be an int >= {minimum}")
 
 
 class WordVocabulary(TransformerMixin, BaseEstimator):
@@ -60,9 +55,9 @@ class WordVocabulary(TransformerMixin, BaseEstimator):
         self.language = language
 
     def fit(self, texts, y=None):
-        _check_positive_int("max_words", self.max_words)
-        _check_positive_int("max_length", self.max_length)
-        _check_positive_int("min_count", self.min_count)
+        check_int("max_words", self.max_words)
+        check_int("max_length", self.max_length)
+        check_int("min_count", self.min_count)
         counts = Counter(w for t in check_texts(texts)
                          for w in tokenize_words(t, language=self.language))
         kept = sorted((w for w, c in counts.items() if c >= self.min_count),
@@ -118,14 +113,12 @@ class LstmTextEncoder(keras.Model):
     def __init__(self, vocab_size: int, *, embedding_dim: int = 64, units: int = 64,
                  bidirectional: bool = True, output_dim: int | None = None,
                  dropout: float = 0.0, **kwargs):
-        _check_positive_int("vocab_size", vocab_size, 2)
-        _check_positive_int("embedding_dim", embedding_dim)
-        _check_positive_int("units", units)
+        check_int("vocab_size", vocab_size, low=2)
+        check_int("embedding_dim", embedding_dim)
+        check_int("units", units)
         if output_dim is not None:
-            _check_positive_int("output_dim", output_dim)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
-                or not 0.0 <= dropout < 1.0:
-            raise ParameterError(f"dropout={dropout!r} must be a float in [0, 1)")
+            check_int("output_dim", output_dim)
+        check_number("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
         kwargs.setdefault("name", "lstm_text_encoder")
         super().__init__(**kwargs)
         self.vocab_size = int(vocab_size)

@@ -12,6 +12,7 @@ from typing import Literal
 
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from mmrec_lib._validation import check_choice, check_int
 from mmrec_lib.errors import ParameterError
 from mmrec_lib.utils import check_is_fitted
 
@@ -107,8 +108,17 @@ def _check_str(text, name: str = "text") -> str:
 
 
 def _check_language(language) -> None:
-    if language not in ("auto", "en", "zh"):
-        raise ParameterError(f"language={language!r} must be 'auto', 'en' or 'zh'")
+    check_choice("language", language, ("auto", "en", "zh"))
+
+
+def _check_form(form) -> None:
+    check_choice("form", form, ("NFKC", "NFC", "none"))
+
+
+def _is_dropped_char(ch: str) -> bool:
+    """Control, format, surrogate, private or unassigned: never part of a word."""
+    # The zero-width joiner (U+200D) is kept: it glues multi-part emoji.
+    return unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") and ch != "\u200d"
 
 
 def normalize_text(text: str, *, form: Literal["NFKC", "NFC", "none"] = "NFKC",
@@ -137,8 +147,7 @@ def normalize_text(text: str, *, form: Literal["NFKC", "NFC", "none"] = "NFKC",
     'hello world 1'
     """
     _check_str(text)
-    if form not in ("NFKC", "NFC", "none"):
-        raise ParameterError(f"form={form!r} must be 'NFKC', 'NFC' or 'none'")
+    _check_form(form)
     if form != "none":
         text = unicodedata.normalize(form, text)
     chars = []
@@ -146,8 +155,7 @@ def normalize_text(text: str, *, form: Literal["NFKC", "NFC", "none"] = "NFKC",
         category = unicodedata.category(ch)
         if ch in "\t\n\r\x0b\x0c" or ch == "\u200b" or category in ("Zs", "Zl", "Zp"):
             chars.append(" ")
-        elif category in ("Cc", "Cf", "Cs", "Co", "Cn") and ch != "\u200d":
-            # The zero-width joiner (U+200D) is kept: it glues multi-part emoji.
+        elif _is_dropped_char(ch):
             continue
         else:
             chars.append(ch)
@@ -172,15 +180,21 @@ def segment_chinese(text: str, *, pos_tags: bool = False) -> list:
 
     Introduced in chapter 02. With ``pos_tags=True`` returns ``(word, flag)``
     pairs from ``jieba.posseg`` (``n`` noun, ``v`` verb, ``x`` punctuation, ...).
-    Whitespace tokens are dropped.
+    Control and format characters are removed from the words, and tokens left
+    empty or made of whitespace only are dropped.
     """
     _check_str(text)
     jieba = _jieba()
     if pos_tags:
         import jieba.posseg as posseg
 
-        return [(pair.word, pair.flag) for pair in posseg.lcut(text) if pair.word.strip()]
-    return [word for word in jieba.lcut(text) if word.strip()]
+        pairs = [(_clean_token(pair.word), pair.flag) for pair in posseg.lcut(text)]
+        return [(word, flag) for word, flag in pairs if word]
+    return [word for word in map(_clean_token, jieba.lcut(text)) if word]
+
+
+def _clean_token(word: str) -> str:
+    return "".join(ch for ch in word if not _is_dropped_char(ch)).strip()
 
 
 def tokenize_words(text: str, *, language: Language = "auto", lowercase: bool = True,
@@ -245,8 +259,7 @@ class TextNormalizer(TransformerMixin, BaseEstimator):
         self.lowercase = lowercase
 
     def fit(self, texts=None, y=None):
-        if self.form not in ("NFKC", "NFC", "none"):
-            raise ParameterError(f"form={self.form!r} must be 'NFKC', 'NFC' or 'none'")
+        _check_form(self.form)
         self.n_features_in_ = 1
         return self
 
@@ -374,11 +387,8 @@ class KeywordExtractor(TransformerMixin, BaseEstimator):
         return WordTokenizer(language=self.language).fit()
 
     def fit(self, texts, y=None):
-        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
-            raise ParameterError(f"top_k={self.top_k!r} must be an int >= 1")
-        if isinstance(self.min_length, bool) or not isinstance(self.min_length, int) \
-                or self.min_length < 1:
-            raise ParameterError(f"min_length={self.min_length!r} must be an int >= 1")
+        check_int("top_k", self.top_k)
+        check_int("min_length", self.min_length)
         documents = self._tokenizer().transform(texts)
         frequency = Counter(w for words in documents for w in set(words))
         n = len(documents)

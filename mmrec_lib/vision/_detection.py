@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from mmrec_lib._validation import check_int, check_number, check_seed
 from mmrec_lib.errors import DataError, ParameterError
 from mmrec_lib.utils import check_is_fitted
 
@@ -73,8 +74,15 @@ def non_max_suppression(boxes, scores, *, iou_threshold: float = 0.5) -> np.ndar
 
     Introduced in chapter 04.
     """
+    check_number("iou_threshold", iou_threshold, low=0.0, high=1.0)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    order = list(np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"))
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (len(boxes),):
+        raise ParameterError(f"scores has shape {scores.shape}; expected ({len(boxes)},), "
+                             "one per box")
+    if not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
+        raise DataError("boxes or scores contain NaN or infinite values")
+    order = list(np.argsort(-scores, kind="stable"))
     keep = []
     while order:
         best = order.pop(0)
@@ -95,6 +103,7 @@ def average_precision(detections: pd.DataFrame, truth: pd.DataFrame, *,
     IoU >= ``iou_threshold``. AP is the area under the interpolated
     precision-recall curve. With no true box, AP is NaN.
     """
+    check_number("iou_threshold", iou_threshold, low=0.0, high=1.0, low_inclusive=False)
     if len(truth) == 0:
         return float("nan")
     if len(detections) == 0:
@@ -142,8 +151,7 @@ def mean_average_precision(detections: pd.DataFrame, truth: pd.DataFrame, *,
     """
     _check_boxes(detections, "detections", DETECTION_COLUMNS)
     _check_boxes(truth, "truth")
-    if not 0 < iou_threshold <= 1:
-        raise ParameterError(f"iou_threshold={iou_threshold!r} must be in (0, 1]")
+    check_number("iou_threshold", iou_threshold, low=0.0, high=1.0, low_inclusive=False)
     if len(truth) == 0:
         raise DataError("truth has no boxes: mAP is undefined")
     per_class = {}
@@ -243,11 +251,9 @@ class ColourBlobDetector(BaseEstimator):
         return found
 
     def _check_parameters(self) -> None:
-        if not self.tolerance > 0:
-            raise ParameterError(f"tolerance={self.tolerance!r} must be > 0")
-        if isinstance(self.min_area, bool) or not isinstance(self.min_area, int) \
-                or self.min_area < 1:
-            raise ParameterError(f"min_area={self.min_area!r} must be a positive int")
+        check_number("tolerance", self.tolerance, low=0.0, low_inclusive=False)
+        check_int("min_area", self.min_area)
+        check_seed(self.seed)
 
     def fit(self, frames, boxes: pd.DataFrame, *, images=None) -> ColourBlobDetector:
         """Learn the shape classifier from ``frames`` and their true ``boxes`` (``BOX_COLUMNS``)."""
@@ -447,6 +453,11 @@ class GridDetector(BaseEstimator):
         if not self.classes or len(set(self.classes)) != len(self.classes):
             raise ParameterError(f"classes={self.classes!r} must be a non-empty list of "
                                  "distinct names")
+        for name in ("input_size", "grid", "epochs", "batch_size"):
+            check_int(name, getattr(self, name))
+        check_number("learning_rate", self.learning_rate, low=0.0, low_inclusive=False)
+        check_number("score_threshold", self.score_threshold, low=0.0, high=1.0)
+        check_seed(self.seed)
         frames, images = _check_frames_and_images(frames, images)
         _check_boxes(boxes, "boxes")
         tf = import_tensorflow()
@@ -530,6 +541,8 @@ def objects_to_tags(detections: pd.DataFrame, *, item_of_image=None, min_score: 
     Series item_id -> tags string (``"|"``-separated, sorted), like ``items.tags``
     """
     _check_boxes(detections, "detections", DETECTION_COLUMNS)
+    check_number("min_score", min_score)
+    check_int("min_images", min_images)
     if item_of_image is None:
         def item_of_image(image):
             return image[0]

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 
+from mmrec_lib._validation import check_number
 from mmrec_lib.errors import DataError, ParameterError
 from mmrec_lib.utils import check_is_fitted
 from mmrec_lib.vision._shots import _check_frames, rgb_to_hsv
@@ -74,6 +75,7 @@ def edge_density(frames, *, threshold: float = _EDGE_THRESHOLD) -> np.ndarray:
     from scipy import ndimage
 
     frames = _check_frames(frames)
+    check_number("threshold", threshold, low=0.0)
     if min(frames.shape[1:3]) < 3:
         return np.zeros(len(frames))
     gray = _gray(frames)
@@ -200,8 +202,7 @@ class VisualEnergyRegressor(RegressorMixin, BaseEstimator):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        if not self.alpha >= 0:
-            raise ParameterError(f"alpha={self.alpha!r} must be >= 0")
+        check_number("alpha", self.alpha, low=0.0)
         values, target = self._check(X), np.asarray(y, dtype=np.float64)
         if target.shape != (len(values),):
             raise DataError(f"y has shape {target.shape}: expected ({len(values)},)")

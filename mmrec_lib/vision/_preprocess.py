@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from mmrec_lib._validation import check_choice, check_int, check_number
 from mmrec_lib.errors import DataError, ParameterError
 from mmrec_lib.utils import check_is_fitted
 
@@ -77,7 +78,27 @@ def _bilateral(image: np.ndarray, radius: int, sigma_space: float, sigma_color: 
     return np.clip(np.rint(total / weights), 0, 255).astype(np.uint8)
 
 
-class Denoiser(TransformerMixin, BaseEstimator):
+class _PerImageTransformer(TransformerMixin, BaseEstimator):
+    """Shared plumbing: ``fit`` checks the parameters and the images, ``transform`` maps each image."""
+
+    def _check_params(self) -> None:  # overridden
+        pass
+
+    def _transform_one(self, image: np.ndarray) -> np.ndarray:  # overridden
+        raise NotImplementedError
+
+    def fit(self, images, y=None):
+        self._check_params()
+        as_image_list(images)
+        self.n_images_fit_ = len(images)
+        return self
+
+    def transform(self, images):
+        check_is_fitted(self)
+        return _restack(images, [self._transform_one(image) for image in as_image_list(images)])
+
+
+class Denoiser(_PerImageTransformer):
     """Remove pixel noise: median filter, edge-preserving bilateral filter or Gaussian blur.
 
     Introduced in chapter 04. The median filter removes salt-and-pepper
@@ -100,37 +121,25 @@ class Denoiser(TransformerMixin, BaseEstimator):
         self.size = size
         self.sigma_color = sigma_color
 
-    def fit(self, images, y=None):
-        if self.method not in ("median", "bilateral", "gaussian"):
-            raise ParameterError(f"method={self.method!r} must be 'median', 'bilateral' or "
-                                 "'gaussian'")
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 3 \
-                or self.size % 2 == 0:
+    def _check_params(self) -> None:
+        check_choice("method", self.method, ("median", "bilateral", "gaussian"))
+        if check_int("size", self.size, low=3) % 2 == 0:
             raise ParameterError(f"size={self.size!r} must be an odd int >= 3")
-        if not self.sigma_color > 0:
-            raise ParameterError(f"sigma_color={self.sigma_color!r} must be > 0")
-        as_image_list(images)
-        self.n_images_fit_ = len(images)
-        return self
+        check_number("sigma_color", self.sigma_color, low=0.0, low_inclusive=False)
 
-    def transform(self, images):
+    def _transform_one(self, image: np.ndarray) -> np.ndarray:
         from PIL import Image, ImageFilter
 
-        check_is_fitted(self)
-        result = []
-        for image in as_image_list(images):
-            if self.method == "median":
-                out = np.asarray(Image.fromarray(image).filter(ImageFilter.MedianFilter(self.size)))
-            elif self.method == "gaussian":
-                out = np.asarray(Image.fromarray(image).filter(
-                    ImageFilter.GaussianBlur(radius=self.size / 2)))
-            else:
-                out = _bilateral(image, self.size // 2, self.size / 2, float(self.sigma_color))
-            result.append(out)
-        return _restack(images, result)
+        size = int(self.size)
+        if self.method == "median":
+            return np.asarray(Image.fromarray(image).filter(ImageFilter.MedianFilter(size)))
+        if self.method == "gaussian":
+            return np.asarray(Image.fromarray(image).filter(
+                ImageFilter.GaussianBlur(radius=size / 2)))
+        return _bilateral(image, size // 2, size / 2, float(self.sigma_color))
 
 
-class Enhancer(TransformerMixin, BaseEstimator):
+class Enhancer(_PerImageTransformer):
     """Improve contrast and detail: autocontrast, histogram equalisation, sharpening.
 
     Introduced in chapter 04. Steps run in this order, each only when enabled.
@@ -155,31 +164,22 @@ class Enhancer(TransformerMixin, BaseEstimator):
         self.equalize = equalize
         self.sharpen = sharpen
 
-    def fit(self, images, y=None):
-        if not 0 <= self.cutoff < 50:
-            raise ParameterError(f"cutoff={self.cutoff!r} must be in [0, 50)")
-        if not 0 <= self.sharpen <= 10:
-            raise ParameterError(f"sharpen={self.sharpen!r} must be in [0, 10]")
-        as_image_list(images)
-        self.n_images_fit_ = len(images)
-        return self
+    def _check_params(self) -> None:
+        check_number("cutoff", self.cutoff, low=0.0, high=50.0, high_inclusive=False)
+        check_number("sharpen", self.sharpen, low=0.0, high=10.0)
 
-    def transform(self, images):
+    def _transform_one(self, image: np.ndarray) -> np.ndarray:
         from PIL import Image, ImageFilter, ImageOps
 
-        check_is_fitted(self)
-        result = []
-        for image in as_image_list(images):
-            pil = Image.fromarray(image)
-            if self.autocontrast:
-                pil = ImageOps.autocontrast(pil, cutoff=self.cutoff)
-            if self.equalize:
-                pil = ImageOps.equalize(pil)
-            if self.sharpen > 0:
-                pil = pil.filter(ImageFilter.UnsharpMask(radius=2, percent=int(100 * self.sharpen),
-                                                         threshold=2))
-            result.append(np.asarray(pil))
-        return _restack(images, result)
+        pil = Image.fromarray(image)
+        if self.autocontrast:
+            pil = ImageOps.autocontrast(pil, cutoff=self.cutoff)
+        if self.equalize:
+            pil = ImageOps.equalize(pil)
+        if self.sharpen > 0:
+            pil = pil.filter(ImageFilter.UnsharpMask(radius=2, percent=int(100 * self.sharpen),
+                                                     threshold=2))
+        return np.asarray(pil)
 
 
 class ResizeCrop(TransformerMixin, BaseEstimator):
@@ -206,11 +206,16 @@ class ResizeCrop(TransformerMixin, BaseEstimator):
     def _target(self) -> tuple[int, int]:
         from mmrec_lib.vision._io import _size_pair
 
-        return _size_pair(self.size)
+        size = self.size
+        if isinstance(size, tuple | list) and len(size) == 2:
+            # Each side must be an int: _size_pair's int() would raise a raw ValueError
+            # on "a" and truncate 2.7 silently.
+            size = tuple(check_int(f"size[{index}]", value, high=8192)
+                         for index, value in enumerate(size))
+        return _size_pair(size)
 
     def fit(self, images, y=None):
-        if self.mode not in ("crop", "pad"):
-            raise ParameterError(f"mode={self.mode!r} must be 'crop' or 'pad'")
+        check_choice("mode", self.mode, ("crop", "pad"))
         self.output_size_ = self._target()
         as_image_list(images)
         return self
@@ -256,9 +261,7 @@ class Normalizer(TransformerMixin, BaseEstimator):
         self.method = method
 
     def fit(self, images, y=None):
-        if self.method not in ("standard", "unit", "symmetric"):
-            raise ParameterError(f"method={self.method!r} must be 'standard', 'unit' or "
-                                 "'symmetric'")
+        check_choice("method", self.method, ("standard", "unit", "symmetric"))
         batch = _as_batch(images)
         if self.method == "standard":
             pixels = batch.reshape(-1, 3).astype(np.float64)
