@@ -83,8 +83,11 @@ labs-check: $(STAMP)
 	$(BIN)/python tools/make_labs.py --check
 	$(BIN)/python -m pytest tests/labs -q
 
+# As root (a container, a course VM) JupyterLab refuses to start without --allow-root.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/
 
 clean:
 	rm -rf book/_build book/_static/mathjax .pytest_cache

@@ -11,22 +11,16 @@ Prints one JSON object as the last line of stdout.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
-import resource
-import time
 
-import mmrec_lib  # noqa: F401  (Keras 2 environment before TensorFlow)
+import _common as common
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.make_parser(__doc__, clips=(100, "clips per measurement"))
     parser.add_argument("--size", default="small", choices=["tiny", "small", "default"])
-    parser.add_argument("--clips", type=int, default=100, help="clips per measurement")
     args = parser.parse_args()
-    os.environ.setdefault("MMREC_PROGRESS", "0")
 
     from mmrec_lib import audio
     from mmrec_lib.datasets import miniclips
@@ -38,34 +32,30 @@ def main() -> None:
 
     # Warm up librosa (numba compiles some functions on first use).
     audio.handcrafted_features(audio.load_audio(paths[0]), sr=audio.DEFAULT_SR)
-    start = time.perf_counter()
-    for path in paths:
-        audio.handcrafted_features(audio.load_audio(path), sr=audio.DEFAULT_SR)
-    feature_seconds = time.perf_counter() - start
+    with common.Stopwatch() as features_clock:
+        for path in paths:
+            audio.handcrafted_features(audio.load_audio(path), sr=audio.DEFAULT_SR)
 
-    start = time.perf_counter()
-    encoder = audio.MusicnnEncoder("MTT_musicnn")
-    encoder.embed(audio.load_audio(paths[0]), sr=audio.DEFAULT_SR)
-    load_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    for chunk in range(0, len(paths), 32):  # as dataset_musicnn_features does
-        clips = [audio.load_audio(path) for path in paths[chunk: chunk + 32]]
-        encoder.embed_many(clips, sr=audio.DEFAULT_SR)
-    musicnn_seconds = time.perf_counter() - start
+    with common.Stopwatch() as load_clock:
+        encoder = audio.MusicnnEncoder("MTT_musicnn")
+        encoder.embed(audio.load_audio(paths[0]), sr=audio.DEFAULT_SR)
+    with common.Stopwatch() as musicnn_clock:
+        for chunk in range(0, len(paths), 32):  # as dataset_musicnn_features does
+            clips = [audio.load_audio(path) for path in paths[chunk: chunk + 32]]
+            encoder.embed_many(clips, sr=audio.DEFAULT_SR)
 
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     result = {
         "dataset": f"miniclips-{args.size}",
         "clips": len(paths),
         "mean_clip_duration_s": round(float(durations.mean()), 3),
-        "feature_clips_per_s": round(len(paths) / feature_seconds, 2),
-        "musicnn_clips_per_s": round(len(paths) / musicnn_seconds, 2),
-        "musicnn_model_load_s": round(load_seconds, 2),
-        "peak_rss_mb": round(peak_rss_mb, 1),
+        "feature_clips_per_s": round(len(paths) / features_clock.seconds, 2),
+        "musicnn_clips_per_s": round(len(paths) / musicnn_clock.seconds, 2),
+        "musicnn_model_load_s": round(load_clock.seconds, 2),
+        "peak_rss_mb": round(common.peak_rss_mb(), 1),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
     }
-    print(json.dumps(result))
+    common.emit(result)
 
 
 if __name__ == "__main__":

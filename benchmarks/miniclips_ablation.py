@@ -41,10 +41,7 @@ The last line of stdout is one JSON object:
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
-
+import _common as common
 import numpy as np
 
 import mmrec_lib as mm
@@ -92,23 +89,21 @@ def measure(model, split, candidates, test) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.make_parser(__doc__, seeds=(0, 1, 2), quick="1 seed, 3 epochs (smoke run)",
+                                epochs=TWO_TOWER["epochs"])
     parser.add_argument("--default", action="store_true", help="MiniClips default (not small)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--models", nargs="*", default=list(MODELS))
-    parser.add_argument("--epochs", type=int, default=TWO_TOWER["epochs"])
-    parser.add_argument("--quick", action="store_true", help="1 seed, 3 epochs (smoke run)")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.epochs = args.seeds[:1], 3
     size = "default" if args.default else "small"
 
-    start = time.perf_counter()
+    total = common.Stopwatch()
     ds = miniclips.load_miniclips(size=size)
     item_features = features.item_features(ds)
     print(f"MiniClips {size}: {len(ds.items)} items, {len(ds.interactions)} interactions, "
           f"{len(ds.truth.cold_items)} cold items; data and features ready in "
-          f"{time.perf_counter() - start:.0f} s", flush=True)
+          f"{total.elapsed():.0f} s", flush=True)
 
     results: dict[str, dict[str, list]] = {"warm": {}, "cold": {}}
     oracle: dict[str, dict[str, list]] = {"warm": {}, "cold": {}}
@@ -147,14 +142,14 @@ def main() -> None:
                     measure(chance, split, candidates, test)["ndcg@10"])
         for name in args.models:
             model, modalities = make_model(name, seed, args.epochs)
-            began = time.perf_counter()
-            if modalities is None:
-                # The vectors only put the cold items into MF's catalogue; MF never reads them.
-                model.fit(split.train, item_vectors=item_features["text"])
-            else:
-                model.fit(split.train, {m: item_features[m] for m in modalities},
-                          validation=split.validation)
-            seconds = time.perf_counter() - began
+            with common.Stopwatch() as clock:
+                if modalities is None:
+                    # The vectors only put the cold items into MF's catalogue; MF never reads them.
+                    model.fit(split.train, item_vectors=item_features["text"])
+                else:
+                    model.fit(split.train, {m: item_features[m] for m in modalities},
+                              validation=split.validation)
+            seconds = clock.seconds
             line = []
             for group, (candidates, test) in groups.items():
                 scores = measure(model, split, candidates, test)
@@ -185,8 +180,8 @@ def main() -> None:
                                   for group, values in groups.items()}
                            for name, groups in ceilings.items()}
     summary["settings"] = {"size": size, "seeds": args.seeds, "epochs": args.epochs,
-                           "total_s": round(time.perf_counter() - start, 1)}
-    print(json.dumps(summary))
+                           "total_s": round(total.elapsed(), 1)}
+    common.emit(summary)
 
 
 if __name__ == "__main__":

@@ -29,10 +29,7 @@ The last line of stdout is one JSON object; ``"models"`` maps each model to
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
-
+import _common as common
 import numpy as np
 import pandas as pd
 
@@ -150,10 +147,8 @@ def families(args) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="MovieLens-100k benchmark (Recommenders protocol)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
-    parser.add_argument("--bpr-epochs", type=int, default=30)
-    parser.add_argument("--quick", action="store_true", help="one setting per model")
+    parser = common.make_parser(__doc__, seeds=(42, 1, 2), quick="one setting per model",
+                                bpr_epochs=30)
     args = parser.parse_args()
     mm.set_seed(0)
 
@@ -170,9 +165,9 @@ def main() -> None:
             else:
                 label, validation_ndcg = next(iter(candidates)), np.nan
             factory = candidates[label]
-            start = time.perf_counter()
-            model = factory().fit(split.train, **_vectors_kwargs(factory))
-            train_s = time.perf_counter() - start
+            with common.Stopwatch() as clock:
+                model = factory().fit(split.train, **_vectors_kwargs(factory))
+            train_s = clock.seconds
             table = mm.evaluate(model, split, k=10, metrics=("ndcg", "precision", "recall",
                                                              "map", "map_relevant"),
                                 n_bootstrap=0)
@@ -199,7 +194,7 @@ def main() -> None:
     tuned = {name: entry["validation_ndcg@10"] for name, entry in summary.items()
              if entry["validation_ndcg@10"] is not None}
     best_by_validation = max(tuned, key=tuned.get)
-    print(json.dumps({
+    common.emit({
         "dataset": "MovieLens-100k",
         "protocol": "stratified 75/25 per item (Recommenders python_stratified_split, "
                     "filter_by='item'), top-10, seen items removed, all test items relevant",
@@ -209,7 +204,7 @@ def main() -> None:
         "best_model": best_by_validation,
         "best_ndcg@10": summary[best_by_validation]["ndcg@10"],
         "published_recommenders": PUBLISHED,
-    }))
+    })
 
 
 if __name__ == "__main__":

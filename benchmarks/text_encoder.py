@@ -18,21 +18,15 @@ reported too: other processes on a shared machine lower the figure.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import random
-import resource
 import statistics
 import sys
-import time
 
-os.environ.setdefault("MMREC_PROGRESS", "0")
+import _common as common
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import mmrec_lib  # noqa: E402,F401  (sets up Keras 2 before TensorFlow)
-from mmrec_lib import text  # noqa: E402
+from mmrec_lib import text
 
 SUBJECTS = ["cat", "dog", "street food", "guitar cover", "morning yoga", "city night walk",
             "mountain hike", "pasta recipe", "football skills", "piano tutorial", "makeup look",
@@ -54,29 +48,24 @@ def make_titles(count: int, seed: int = 0) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-length", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = common.make_parser(__doc__, count=1000, batch_size=64, max_length=32, repeats=3)
     parser.add_argument("--baseline", action="store_true")
     args = parser.parse_args()
 
     titles = make_titles(args.count)
     text.convert_minilm()  # one-off, cached; not part of the timings
 
-    start = time.perf_counter()
-    encoder = text.BertTextEncoder(max_length=args.max_length, batch_size=args.batch_size)
-    first = encoder.encode(titles[:1])
-    first_embedding_s = time.perf_counter() - start
+    with common.Stopwatch() as first_clock:
+        encoder = text.BertTextEncoder(max_length=args.max_length, batch_size=args.batch_size)
+        first = encoder.encode(titles[:1])
     assert first.shape == (1, 384)
 
     rates, cpu_rates = [], []
     for _ in range(args.repeats):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        vectors = encoder.encode(titles)
-        rates.append(len(titles) / (time.perf_counter() - start))
-        cpu_rates.append(len(titles) / (time.process_time() - cpu_start))
+        with common.Stopwatch() as clock:
+            vectors = encoder.encode(titles)
+        rates.append(len(titles) / clock.seconds)
+        cpu_rates.append(len(titles) / clock.cpu_seconds)
         print(f"pass: {rates[-1]:.1f} sentences/s", file=sys.stderr)
     assert vectors.shape == (len(titles), 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -88,8 +77,8 @@ def main() -> None:
         # on a shared machine (on an idle 2-core machine, wall-clock speed is between
         # this figure and twice it).
         "sentences_per_cpu_s": round(statistics.median(cpu_rates), 1),
-        "first_embedding_s": round(first_embedding_s, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "first_embedding_s": round(first_clock.seconds, 2),
+        "peak_rss_mb": round(common.peak_rss_mb(), 1),
         "count": len(titles),
         "batch_size": args.batch_size,
         "max_length": args.max_length,
@@ -103,11 +92,10 @@ def main() -> None:
             ids[row, : len(token_ids)] = token_ids
         model = encoder.bert_.model
         model.predict([ids, np.zeros_like(ids)], batch_size=args.batch_size, verbose=0)
-        start = time.perf_counter()
-        model.predict([ids, np.zeros_like(ids)], batch_size=args.batch_size, verbose=0)
-        result["baseline_predict_sentences_per_s"] = round(
-            len(titles) / (time.perf_counter() - start), 1)
-    print(json.dumps(result))
+        with common.Stopwatch() as clock:
+            model.predict([ids, np.zeros_like(ids)], batch_size=args.batch_size, verbose=0)
+        result["baseline_predict_sentences_per_s"] = round(len(titles) / clock.seconds, 1)
+    common.emit(result)
 
 
 if __name__ == "__main__":

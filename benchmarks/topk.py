@@ -17,55 +17,39 @@ run, inputs included) and ``naive_peak_rss_mb`` (after the naive run).
 
 from __future__ import annotations
 
-import argparse
-import json
-import resource
-import time
-
+import _common as common
 import numpy as np
 
-import mmrec_lib  # noqa: F401  (sets up the environment first)
 from mmrec_lib import similarity
 
 
-def _peak_rss_mb() -> float:
-    # ru_maxrss is in kilobytes on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--items", type=int, default=1_000_000)
-    parser.add_argument("--dim", type=int, default=64)
-    parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--naive-users", type=int, default=200)
-    parser.add_argument("--user-block", type=int, default=1024)
-    parser.add_argument("--item-block", type=int, default=32768)
+    parser = common.make_parser(__doc__, users=10_000, items=1_000_000, dim=64, k=10,
+                                naive_users=200, user_block=1024, item_block=32768)
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
     users = rng.standard_normal((args.users, args.dim), dtype=np.float32)
     items = rng.standard_normal((args.items, args.dim), dtype=np.float32)
-    input_rss = _peak_rss_mb()
+    input_rss = common.peak_rss_mb()
 
-    start = time.perf_counter()
-    indices, scores = similarity.blocked_top_k(users, items, args.k, metric="cosine",
-                                               user_block=args.user_block,
-                                               item_block=args.item_block)
-    blocked_s = time.perf_counter() - start
-    blocked_rss = _peak_rss_mb()
+    with common.Stopwatch() as clock:
+        indices, scores = similarity.blocked_top_k(users, items, args.k, metric="cosine",
+                                                   user_block=args.user_block,
+                                                   item_block=args.item_block)
+    blocked_s = clock.seconds
+    blocked_rss = common.peak_rss_mb()
     print(f"blocked: {blocked_s:.1f} s for {args.users} x {args.items}, "
           f"peak RSS {blocked_rss:.0f} MB (inputs {input_rss:.0f} MB)")
 
     naive_users = min(args.naive_users, args.users)
-    start = time.perf_counter()
-    unit_users = similarity.normalize_rows(users[:naive_users])
-    unit_items = similarity.normalize_rows(items)
-    full = unit_users @ unit_items.T
-    naive_indices = np.argsort(-full, axis=1, kind="stable")[:, :args.k]
-    naive_measured_s = time.perf_counter() - start
-    naive_rss = _peak_rss_mb()
+    with common.Stopwatch() as clock:
+        unit_users = similarity.normalize_rows(users[:naive_users])
+        unit_items = similarity.normalize_rows(items)
+        full = unit_users @ unit_items.T
+        naive_indices = np.argsort(-full, axis=1, kind="stable")[:, :args.k]
+    naive_measured_s = clock.seconds
+    naive_rss = common.peak_rss_mb()
     agreement = float((naive_indices == indices[:naive_users]).mean())
     extrapolated = naive_users < args.users
     naive_s = naive_measured_s * args.users / naive_users
@@ -73,7 +57,7 @@ def main() -> None:
           + (f", extrapolated to {naive_s:.0f} s for {args.users}" if extrapolated else ""))
     print(f"top-{args.k} agreement blocked vs naive on {naive_users} users: {agreement:.4f}")
 
-    print(json.dumps({
+    common.emit({
         "users": args.users, "items": args.items, "dim": args.dim, "k": args.k,
         "user_block": args.user_block, "item_block": args.item_block,
         "blocked_s": round(blocked_s, 2),
@@ -86,7 +70,7 @@ def main() -> None:
         "input_rss_mb": round(input_rss, 1),
         "naive_peak_rss_mb": round(naive_rss, 1),
         "agreement": agreement,
-    }))
+    })
 
 
 if __name__ == "__main__":

@@ -11,15 +11,12 @@ in a temporary folder.
 
 from __future__ import annotations
 
-import argparse
-import json
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+import _common as common
 import numpy as np
 
 import mmrec_lib as mm  # first: selects Keras 2 before TensorFlow loads
@@ -55,10 +52,9 @@ def miniclips_paths(count: int) -> list[Path]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=40, help="clips to decode")
-    parser.add_argument("--frames", type=int, default=8, help="frames per clip for the CNN")
-    parser.add_argument("--size", type=int, default=64, help="CNN input side in pixels")
+    parser = common.make_parser(__doc__, clips=(40, "clips to decode"),
+                                frames=(8, "frames per clip for the CNN"),
+                                size=(64, "CNN input side in pixels"))
     parser.add_argument("--synthetic", action="store_true", help="do not use MiniClips")
     args = parser.parse_args()
     mm.set_seed(0)
@@ -76,15 +72,13 @@ def main() -> None:
             paths = synthetic_clips(Path(tmp), args.clips)
 
         # Decoding: every frame of every clip, one ffmpeg process per clip.
-        start = time.perf_counter()
-        decoded = [vision.read_video(path)[0] for path in paths]
-        decode_seconds = time.perf_counter() - start
+        with common.Stopwatch() as decode_clock:
+            decoded = [vision.read_video(path)[0] for path in paths]
         decoded_frames = sum(len(frames) for frames in decoded)
 
         # Sampled decoding (what the chapters cache): num_frames per clip.
-        start = time.perf_counter()
-        sampled = [vision.read_frames(path, num_frames=args.frames) for path in paths]
-        sample_seconds = time.perf_counter() - start
+        with common.Stopwatch() as sample_clock:
+            sampled = [vision.read_frames(path, num_frames=args.frames) for path in paths]
 
         # CNN embedding: preprocessing + the chapter's video encoder on all frames.
         resize = vision.ResizeCrop(size=args.size)
@@ -94,22 +88,20 @@ def main() -> None:
             vision.build_image_encoder(input_shape=(args.size, args.size, 3), filters=(16, 32, 32),
                                        embedding_dim=32), num_frames=args.frames)
         vision.encode_clips(encoder, inputs[:2])  # build the graph outside the timing
-        start = time.perf_counter()
-        embeddings = vision.encode_clips(encoder, inputs)
-        cnn_seconds = time.perf_counter() - start
+        with common.Stopwatch() as cnn_clock:
+            embeddings = vision.encode_clips(encoder, inputs)
 
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     result = {
-        "decode_frames_per_s": round(decoded_frames / decode_seconds, 1),
-        "sampled_frames_per_s": round(len(paths) * args.frames / sample_seconds, 1),
-        "cnn_frames_per_s": round(embeddings.shape[0] * args.frames / cnn_seconds, 1),
-        "peak_rss_mb": round(peak_rss_mb, 1),
+        "decode_frames_per_s": round(decoded_frames / decode_clock.seconds, 1),
+        "sampled_frames_per_s": round(len(paths) * args.frames / sample_clock.seconds, 1),
+        "cnn_frames_per_s": round(embeddings.shape[0] * args.frames / cnn_clock.seconds, 1),
+        "peak_rss_mb": round(common.peak_rss_mb(), 1),
         "source": source,
         "clips": len(paths),
         "decoded_frames": decoded_frames,
         "cnn_input": [args.frames, args.size, args.size, 3],
     }
-    print(json.dumps(result))
+    common.emit(result)
 
 
 if __name__ == "__main__":

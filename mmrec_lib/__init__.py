@@ -2,7 +2,9 @@
 
 from mmrec_lib._env import configure_keras as _configure_keras
 
-# This must run before anything imports TensorFlow (see DESIGN.md, Library rules).
+# This must run before anything imports TensorFlow: it selects Keras 2 (tf-keras) for
+# bert4keras and quiets TensorFlow's start-up logs (mmrec_lib/_env.py; README, "Using
+# it in JupyterLab" and "Troubleshooting").
 _configure_keras()
 
 import importlib  # noqa: E402
@@ -17,6 +19,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "datasets", "text", "audio", "vision", "interactions", "splits", "interest",
     "similarity", "metrics", "evaluation", "fusion", "features", "models", "utils",
+    "cache", "media",
 }
 _LAZY_FUNCTIONS = {"evaluate": "evaluation"}
 

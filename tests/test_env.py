@@ -137,3 +137,104 @@ def test_check_subset_accepts_a_string_or_a_sequence():
     for bad in ([], ["c"], ("a", "z")):
         with pytest.raises(mmrec_lib.errors.ParameterError, match="terms"):
             check_subset("terms", bad, ("a", "b"))
+
+
+# --- TensorFlow start-up noise ------------------------------------------------------
+
+NOISE_MARKERS = ("E0000", "I0000", "W0000", "cuInit", "absl", "cuda drivers", "oneDNN")
+
+
+def run_python_clean_log_env(code: str) -> subprocess.CompletedProcess:
+    """Like a fresh terminal: no TF_CPP_MIN_LOG_LEVEL, no Keras variables."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_USE_LEGACY_KERAS", "TF_KERAS", "TF_CPP_MIN_LOG_LEVEL")}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def noise_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines()
+            if any(marker in line for marker in NOISE_MARKERS)]
+
+
+def test_import_tensorflow_prints_no_start_up_noise():
+    result = run_python_clean_log_env(
+        "import mmrec_lib\n"
+        "from mmrec_lib._env import import_tensorflow\n"
+        "tf = import_tensorflow()\n"
+        "print(int(tf.constant(1)))\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
+    assert noise_lines(result.stderr) == []
+
+
+def test_plain_import_tensorflow_after_mmrec_lib_prints_no_start_up_noise():
+    # The notebooks' way: `import mmrec_lib` first, then `import tensorflow as tf`.
+    result = run_python_clean_log_env(
+        "import sys\n"
+        "import mmrec_lib\n"
+        "import tensorflow as tf\n"
+        "print(int(tf.constant(2)))\n"
+        "print(type(tf.__spec__.loader).__name__ != '_QuietLoader')\n"
+        "print(any(type(f).__name__ == '_QuietTensorFlowFinder' for f in sys.meta_path))\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["2", "True", "False"]
+    assert noise_lines(result.stderr) == []
+
+
+def test_filtered_stderr_writes_back_real_errors_and_drops_noise():
+    # The file-descriptor mechanics, without TensorFlow: C-level writes to fd 2.
+    result = run_python_clean_log_env(
+        "import os, sys\n"
+        "import mmrec_lib\n"
+        "from mmrec_lib import _env\n"
+        "with _env._filtered_native_stderr():\n"
+        "    os.write(2, b'I0000 00:00:1796168175.339148   17294 port.cc:153] oneDNN on\\n')\n"
+        "    os.write(2, b'E0101 12:00:01.000001    42 kernel.cc:7] a real error\\n')\n"
+        "    print('python warning', file=sys.stderr)\n"
+        "print('after', file=sys.stderr)\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "E0101 12:00:01.000001    42 kernel.cc:7] a real error", "python warning", "after"]
+
+
+ABSL_BANNER = ("WARNING: All log messages before absl::InitializeLog() is called are "
+               "written to STDERR\n")
+ONEDNN = ("I0000 00:00:1796168175.339148   17294 port.cc:153] oneDNN custom operations "
+          "are on.\n")
+NO_DRIVER = ("I0000 00:00:1796168175.339423   17294 cudart_stub.cc:31] Could not find cuda "
+             "drivers on your machine, GPU will not be used.\n")
+CUINIT = ("E0000 00:00:1796168182.702868   17294 cuda_platform.cc:52] failed call to cuInit: "
+          "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n")
+WARNING_LINE = "W0000 00:00:1796168182.702868   17294 x.cc:1] some warning\n"
+CPU_GUARD = ("I0000 00:00:1796168196.143175   19830 cpu_feature_guard.cc:227] This TensorFlow "
+             "binary is optimized to use available CPU instructions.\n"
+             "To enable the following instructions: AVX2 FMA, in other operations, rebuild "
+             "TensorFlow with the appropriate compiler flags.\n")
+
+
+def test_filter_drops_tensorflow_start_up_lines_of_a_cpu_only_machine():
+    text = ABSL_BANNER + ONEDNN + NO_DRIVER + ABSL_BANNER + ONEDNN + NO_DRIVER + CUINIT
+    assert mmrec_lib._env.filter_native_log(text) == ""
+
+
+def test_filter_drops_info_and_warning_lines():
+    assert mmrec_lib._env.filter_native_log(WARNING_LINE + CPU_GUARD) == ""
+
+
+def test_filter_keeps_cuinit_error_when_a_driver_is_installed():
+    # No "Could not find cuda drivers": a driver exists and cuInit failing is a real error.
+    assert mmrec_lib._env.filter_native_log(ONEDNN + CUINIT) == CUINIT
+
+
+def test_filter_keeps_other_errors_and_python_output():
+    other = ("E0000 00:00:1796168182.702868   17294 op_kernel.cc:1] OP_REQUIRES failed\n"
+             "Traceback (most recent call last):\n"
+             "UserWarning: something\n")
+    assert mmrec_lib._env.filter_native_log(NO_DRIVER + other) == other
+
+
+@pytest.mark.parametrize("level", [0, 1])
+def test_filter_keeps_everything_when_the_user_asks_for_logs(level):
+    text = ABSL_BANNER + ONEDNN + NO_DRIVER + CUINIT
+    assert mmrec_lib._env.filter_native_log(text, min_log_level=level) == text

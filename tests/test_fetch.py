@@ -192,3 +192,21 @@ def test_non_archive_is_a_data_error(tmp_path):
     path.write_bytes(b"plain text")
     with pytest.raises(DataError, match="neither a zip nor a tar"):
         _fetch.safe_extract(path, tmp_path / "target")
+
+
+def test_missing_registry_file_is_a_data_error_naming_it(tmp_path):
+    path = tmp_path / "missing.tsv"
+    with pytest.raises(DataError, match=r"missing\.tsv does not exist"):
+        _fetch.registry(path)
+
+
+def test_registry_given_a_folder_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="cannot be read"):
+        _fetch.registry(tmp_path)
+
+
+def test_registry_that_is_not_utf8_is_a_data_error(tmp_path):
+    path = tmp_path / "r.tsv"
+    path.write_bytes(b"\xff\xfe not text")
+    with pytest.raises(DataError, match=r"r\.tsv cannot be read as UTF-8"):
+        _fetch.registry(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tarfile
@@ -61,11 +62,19 @@ class RegistryEntry:
 def registry(path: str | os.PathLike | None = None) -> dict[str, RegistryEntry]:
     """Read the download registry into ``{name: RegistryEntry}``.
 
-    Introduced in chapter 00.
+    A missing, unreadable or non-UTF-8 file raises :class:`DataError` naming
+    the file. Introduced in chapter 00.
     """
     path = Path(path) if path is not None else REGISTRY_PATH
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise DataError(f"registry file {path} does not exist; expected a tab-separated "
+                        f"file like {REGISTRY_PATH}") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"registry file {path} cannot be read as UTF-8 text: {error}") from error
     entries: dict[str, RegistryEntry] = {}
-    for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for line_number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         fields = line.split("\t")
@@ -110,25 +119,113 @@ def verify_checksum(path: str | os.PathLike, checksum: str, *, delete: bool = Tr
         )
 
 
-def _check_member_name(name: str, archive: Path) -> PurePosixPath:
-    member = PurePosixPath(name.replace("\\", "/"))
-    if member.is_absolute() or name.startswith(("/", "\\")) or (
-        len(name) > 1 and name[1] == ":"
-    ):
-        raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; refusing "
-                                 "to extract")
+# A name such as "C:x" or "c:/x" is absolute on Windows even though it is relative on POSIX.
+_DRIVE = re.compile(r"^[A-Za-z]:")
+# Longer symlink chains than this are refused as loops (Linux stops at 40 as well).
+_MAX_LINK_HOPS = 40
+
+
+def _unsafe(archive: Path, message: str) -> UnsafeArchiveError:
+    return UnsafeArchiveError(f"{archive}: {message}; refusing to extract")
+
+
+def _check_member_name(name: str, archive: Path, *, is_dir: bool = False) -> PurePosixPath:
+    """Return ``name`` as a relative POSIX path, or raise :class:`UnsafeArchiveError`.
+
+    Backslashes count as separators (an archive made on Windows may use them), so
+    ``..\\x`` is caught like ``../x``. Every ``..`` is refused, even one that stays
+    inside (``a/../b``): honest archives do not need it. The name ``.`` (the
+    archive's root, as ``tar -C dir .`` writes it) is allowed for folders only.
+    """
+    if not name or "\x00" in name:
+        raise _unsafe(archive, f"member {name!r} has an empty or NUL-containing name")
+    posix = name.replace("\\", "/")
+    if posix.startswith("/") or _DRIVE.match(posix):
+        raise _unsafe(archive, f"member {name!r} has an absolute path")
+    member = PurePosixPath(posix)
     if ".." in member.parts:
-        raise UnsafeArchiveError(f"{archive}: member {name!r} contains '..' and would be "
-                                 "written outside the target folder; refusing to extract")
+        raise _unsafe(archive, f"member {name!r} contains '..' and would be written outside "
+                               "the target folder")
+    if not member.parts and not is_dir:
+        raise _unsafe(archive, f"member {name!r} names the target folder itself")
     return member
+
+
+def _link_parts(linkname: str, member: str, archive: Path) -> tuple[str, ...]:
+    """Split a link target into parts; absolute targets always point outside."""
+    posix = linkname.replace("\\", "/")
+    if not posix or posix.startswith("/") or _DRIVE.match(posix):
+        raise _unsafe(archive, f"link {member!r} -> {linkname!r} points outside the target "
+                               "folder (absolute or empty target)")
+    return PurePosixPath(posix).parts
+
+
+def _resolve(parts: tuple[str, ...], symlinks: dict[tuple[str, ...], str], archive: Path,
+             member: str) -> tuple[str, ...] | None:
+    """Follow ``parts`` from the target folder through the archive's own symlinks.
+
+    Returns the resolved parts, or ``None`` when the path leaves the target
+    folder. Resolution is component by component, as the operating system does
+    it: ``d/link/../x`` with ``link -> ..`` goes two levels up, which a purely
+    textual clean-up of the path would miss.
+    """
+    resolved: list[str] = []
+    pending = list(parts)
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not resolved:
+                return None
+            resolved.pop()
+            continue
+        resolved.append(part)
+        linkname = symlinks.get(tuple(resolved))
+        if linkname is not None:
+            hops += 1
+            if hops > _MAX_LINK_HOPS:
+                raise _unsafe(archive, f"links starting at {member!r} form a loop or a chain "
+                                       f"longer than {_MAX_LINK_HOPS}")
+            # A symbolic link is relative to the folder that holds it.
+            resolved.pop()
+            pending = list(_link_parts(linkname, "/".join(resolved + [part]), archive)) + pending
+    return tuple(resolved)
+
+
+def _check_tar_members(members: list[tarfile.TarInfo], archive: Path) -> None:
+    """Refuse absolute or ``..`` names, escaping links (also through chains) and devices."""
+    names = [_check_member_name(member.name, archive, is_dir=member.isdir())
+             for member in members]
+    symlinks = {name.parts: member.linkname
+                for name, member in zip(names, members) if member.issym()}
+    for name, member in zip(names, members):
+        if member.issym() or member.islnk():
+            # Hard links name another member from the archive root; symbolic links
+            # are relative to their own folder (followed by _resolve itself).
+            parts = (name.parts if member.issym()
+                     else _link_parts(member.linkname, member.name, archive))
+            if _resolve(parts, symlinks, archive, member.name) is None:
+                raise _unsafe(archive, f"link {member.name!r} -> {member.linkname!r} points "
+                                       "outside the target folder")
+        elif not (member.isfile() or member.isdir()):
+            raise _unsafe(archive, f"member {member.name!r} is a device or fifo")
+        # A file written through a symlinked folder lands where that folder points.
+        if _resolve(name.parent.parts, symlinks, archive, member.name) is None:
+            raise _unsafe(archive, f"member {member.name!r} would be written through a link "
+                                   "that points outside the target folder")
 
 
 def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Extract a zip or tar archive into ``target``, refusing hostile members.
 
-    Every member name is checked before anything is written: absolute paths,
-    ``..`` components and links that point outside ``target`` raise
-    :class:`UnsafeArchiveError`. Extraction goes to a temporary folder that is
+    Every member is checked before anything is written: absolute paths (also
+    ``C:`` drive letters and backslash separators), ``..`` components, links
+    that point outside ``target`` (also through a chain of links), zip
+    symlinks, devices and fifos raise :class:`UnsafeArchiveError`. Tar
+    archives are then extracted with tarfile's ``"data"`` filter, whose
+    refusals raise :class:`UnsafeArchiveError` as well. Extraction goes to a temporary folder that is
     renamed to ``target`` only when complete. Introduced in chapter 00.
 
     Returns
@@ -142,11 +239,9 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
             for info in infos:
-                _check_member_name(info.filename, archive)
-                mode = info.external_attr >> 16
-                if stat.S_ISLNK(mode):
-                    raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a "
-                                             "symbolic link; refusing to extract")
+                _check_member_name(info.filename, archive, is_dir=info.is_dir())
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    raise _unsafe(archive, f"member {info.filename!r} is a symbolic link")
             with atomic_dir(target) as tmp:
                 try:
                     zf.extractall(tmp)
@@ -155,45 +250,22 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
         return target
     if tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tf:
-            members = tf.getmembers()
-            for member in members:
-                name = _check_member_name(member.name, archive)
-                if member.issym() or member.islnk():
-                    link = PurePosixPath(member.linkname)
-                    # Hard links name a member path; symbolic links are relative to
-                    # the folder of the link.
-                    resolved = link if member.islnk() else name.parent / link
-                    if link.is_absolute() or _escapes(resolved):
-                        raise UnsafeArchiveError(
-                            f"{archive}: link {member.name!r} -> {member.linkname!r} points "
-                            "outside the target folder; refusing to extract")
-                elif not (member.isfile() or member.isdir()):
-                    raise UnsafeArchiveError(f"{archive}: member {member.name!r} is a device "
-                                             "or fifo; refusing to extract")
+            try:
+                members = tf.getmembers()
+            except (tarfile.TarError, OSError, EOFError) as error:
+                raise DataError(f"{archive} is corrupt: {error}") from error
+            _check_tar_members(members, archive)
             with atomic_dir(target) as tmp:
                 try:
                     tf.extractall(tmp, filter="data")
+                except tarfile.FilterError as error:
+                    # tarfile's own "data" filter is a second line of defence: whatever
+                    # slipped past the checks above is still an unsafe archive.
+                    raise _unsafe(archive, str(error)) from error
                 except (tarfile.TarError, OSError, EOFError) as error:
                     raise DataError(f"{archive} is corrupt: {error}") from error
         return target
     raise DataError(f"{archive} is neither a zip nor a tar archive")
-
-
-def _normalise(path: PurePosixPath) -> PurePosixPath:
-    parts: list[str] = []
-    for part in path.parts:
-        if part == "..":
-            if parts:
-                parts.pop()
-            else:
-                parts.append("..")
-        elif part != ".":
-            parts.append(part)
-    return PurePosixPath(*parts) if parts else PurePosixPath(".")
-
-
-def _escapes(path: PurePosixPath) -> bool:
-    return _normalise(path).parts[:1] == ("..",)
 
 
 def _manual_hint(entry: RegistryEntry, destination: Path) -> str:
