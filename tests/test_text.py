@@ -295,7 +295,7 @@ def test_convert_minilm_transposes_linear_weights(minilm_cache):
     import tensorflow as tf
     from safetensors.numpy import load_file
 
-    source = load_file(str(text.bert._minilm_source() / "model.safetensors"))
+    source = load_file(str(text._bert_checkpoint._minilm_source() / "model.safetensors"))
     prefix = str(minilm_cache / "bert" / f"{text.MINILM_NAME}-google" / text.CHECKPOINT_PREFIX)
     kernel = tf.train.load_variable(prefix, "bert/encoder/layer_0/intermediate/dense/kernel")
     np.testing.assert_array_equal(kernel, source["encoder.layer.0.intermediate.dense.weight"].T)

@@ -60,14 +60,20 @@ def _scale_filter(size: int | tuple[int, int] | None) -> list[str]:
 
 
 def _size_pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    """``(width, height)`` from one int (a square) or a pair of ints, each in [1, 8192].
+
+    Callers map ``size=None`` (keep the source size) before calling. Each side goes
+    through ``check_int``: a string, a float (2.7 is not silently 2) or a bool is
+    refused with a ``ParameterError`` naming the side, ``size[0]`` or ``size[1]``.
+    """
     if isinstance(size, int | np.integer) and not isinstance(size, bool):
-        width = height = size
-    elif isinstance(size, tuple | list) and len(size) == 2:
-        width, height = size
-    else:
+        side = check_int("size", size, high=8192)
+        return side, side
+    if not isinstance(size, tuple | list) or len(size) != 2:
         raise ParameterError(f"size={size!r} must be an int or a (width, height) pair")
-    return (check_int("size (width)", width, low=1, high=8192),
-            check_int("size (height)", height, low=1, high=8192))
+    width, height = (check_int(f"size[{index}]", value, high=8192)
+                     for index, value in enumerate(size))
+    return width, height
 
 
 def read_frames(path: str | os.PathLike, *, fps: float | None = None,

@@ -206,13 +206,8 @@ class ResizeCrop(TransformerMixin, BaseEstimator):
     def _target(self) -> tuple[int, int]:
         from mmrec_lib.vision._io import _size_pair
 
-        size = self.size
-        if isinstance(size, tuple | list) and len(size) == 2:
-            # Each side must be an int: _size_pair's int() would raise a raw ValueError
-            # on "a" and truncate 2.7 silently.
-            size = tuple(check_int(f"size[{index}]", value, high=8192)
-                         for index, value in enumerate(size))
-        return _size_pair(size)
+        # _size_pair checks each side (size[0], size[1]) as an int in [1, 8192].
+        return _size_pair(self.size)
 
     def fit(self, images, y=None):
         check_choice("mode", self.mode, ("crop", "pad"))
