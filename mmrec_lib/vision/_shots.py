@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,11 +17,9 @@ __all__ = [
     "Shots",
     "detect_shots",
     "shots_from_histograms",
-    "clip_histograms",
     "keyframes",
     "match_cuts",
     "shot_detection_scores",
-    "evaluate_shot_detection",
 ]
 
 
@@ -329,114 +326,3 @@ def shot_detection_scores(predicted: list, true: list, *, tolerance: int = 1) ->
     return {"precision": float(precision), "recall": float(recall), "f1": float(f1),
             "true_positives": tp, "false_positives": fp, "false_negatives": fn,
             "num_clips": len(true)}
-
-
-def evaluate_shot_detection(dataset, tolerance_frames: int = 1, *, item_ids=None,
-                            bins: int = 16, cache: bool = True, workers: int = 4,
-                            **detector_options) -> dict:
-    """Detect cuts in every clip of a MiniClips set and score them against the true cuts.
-
-    Introduced in chapter 04. Each clip is decoded at its native rate, its
-    :func:`colour_histograms` go through :func:`shots_from_histograms` with
-    ``detector_options`` (``window``, ``k``, ``floor``, ``min_shot_frames``,
-    ``metric``), and the cuts are compared with ``dataset.truth.shot_cuts``
-    (seconds, converted to frames with the clip's frame rate) by
-    :func:`shot_detection_scores`.
-
-    Decoding every clip is the slow part, so the per-frame histograms are
-    cached per dataset and ``bins`` (``cache=False`` recomputes them); the
-    detection itself always runs.
-
-    Parameters
-    ----------
-    dataset : MiniClips
-        From ``mmrec_lib.datasets.miniclips.load_miniclips``.
-    tolerance_frames : int
-        A predicted cut counts if it is within this many frames of a true one.
-    item_ids : sequence of str, optional
-        Evaluate only these clips (default: all).
-    bins : int
-        Histogram bins per HSV channel.
-    cache : bool
-    workers : int
-        Clips decoded at the same time (threads around ffmpeg processes);
-        the result does not depend on it.
-
-    Returns
-    -------
-    dict with ``precision``, ``recall``, ``f1`` (and the counts, see
-    :func:`shot_detection_scores`).
-    """
-    for name in ("items", "truth", "clip_path"):
-        if not hasattr(dataset, name):
-            raise ParameterError(f"dataset has no {name!r}: expected a loaded MiniClips set")
-    true_cuts = dataset.truth.shot_cuts
-    if item_ids is None:
-        item_ids = list(dataset.items["item_id"])
-    item_ids = list(item_ids)
-    missing = [item_id for item_id in item_ids if item_id not in true_cuts]
-    if missing:
-        raise DataError(f"items {missing[:5]} have no recorded shot cuts in dataset.truth")
-    per_clip = clip_histograms(dataset, item_ids=item_ids, bins=bins, cache=cache,
-                               workers=workers)
-    predicted, true = [], []
-    for item_id, (histograms, fps) in zip(item_ids, per_clip, strict=True):
-        predicted.append(shots_from_histograms(histograms, **detector_options).cut_frames)
-        true.append(np.rint(np.asarray(true_cuts[item_id], dtype=np.float64) * fps).astype(int))
-    return shot_detection_scores(predicted, true, tolerance=tolerance_frames)
-
-
-def clip_histograms(dataset, *, item_ids=None, bins: int = 16, cache: bool = True,
-                    workers: int = 4, data_dir=None) -> list[tuple[np.ndarray, float]]:
-    """Per-frame :func:`colour_histograms` of every clip, with its frame rate (cached).
-
-    Introduced in chapter 04.
-
-    Returns
-    -------
-    list of (ndarray of shape (n_frames, 3 * bins), fps) in ``item_ids`` order
-    """
-    from mmrec_lib.utils import progress
-    from mmrec_lib.vision._encoders import cached_array
-    from mmrec_lib.vision._io import read_video
-
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ParameterError(f"workers={workers!r} must be a positive int")
-    if item_ids is None:
-        item_ids = list(dataset.items["item_id"])
-    item_ids = list(item_ids)
-    if not item_ids:
-        raise ParameterError("item_ids is empty: expected at least one clip")
-
-    def one_clip(item_id):
-        frames, info = read_video(dataset.clip_path(item_id))
-        return colour_histograms(frames, bins=bins), info.fps
-
-    def compute() -> np.ndarray:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            return _histogram_table(list(progress(pool.map(one_clip, item_ids),
-                                                  total=len(item_ids), desc="colour histograms")))
-
-    table = (cached_array(_histogram_cache_path(dataset, item_ids, bins, data_dir), compute)
-             if cache else compute())
-    return _split_histogram_table(table, len(item_ids))
-
-
-def _histogram_cache_path(dataset, item_ids, bins: int, data_dir=None):
-    from mmrec_lib.vision._encoders import features_cache_path
-
-    settings = {"bins": bins, "space": "hsv", "items": list(item_ids)}
-    return features_cache_path(dataset, "histograms", settings, data_dir=data_dir)
-
-
-def _histogram_table(results) -> np.ndarray:
-    """[(histograms, fps), ...] -> one table: clip position, fps, then one frame per row."""
-    return np.concatenate([np.column_stack([np.full(len(h), k), np.full(len(h), fps), h])
-                           for k, (h, fps) in enumerate(results)]).astype(np.float64)
-
-
-def _split_histogram_table(table: np.ndarray, num_clips: int) -> list:
-    positions = table[:, 0].astype(np.int64)
-    starts = np.searchsorted(positions, np.arange(num_clips + 1))
-    return [(table[starts[k]:starts[k + 1], 2:], float(table[starts[k], 1]))
-            for k in range(num_clips)]
