@@ -196,18 +196,20 @@ def load_entry(path: str | os.PathLike, *, item_ids: Iterable | None = None,
     if not path.is_file():
         return None
     try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as stored:
-                arrays = {name: stored[name] for name in stored.files}
-        else:
-            arrays = {"array": np.load(path, allow_pickle=False)}
+        # Open the file here: np.load leaks its handle when the zip directory is broken.
+        with open(path, "rb") as handle:
+            if path.suffix == ".npz":
+                with np.load(handle, allow_pickle=False) as stored:
+                    arrays = {name: stored[name] for name in stored.files}
+            else:
+                arrays = {"array": np.load(handle, allow_pickle=False)}
         problem = _problem(arrays, item_ids, shapes)
     except Exception as error:  # noqa: BLE001 - zip, EOF, value and OS errors all mean "unreadable"
         problem = f"it cannot be read ({type(error).__name__}: {error})"
     if problem is None:
         return arrays
     warnings.warn(f"ignoring the cache file {path}: {problem}; recomputing it",
-                  RuntimeWarning, stacklevel=3)
+                  RuntimeWarning, stacklevel=2)
     return None
 
 
