@@ -57,8 +57,11 @@ def miniclips_paths(count: int) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=40, help="clips to decode")
-    parser.add_argument("--frames", type=int, default=8, help="frames per clip for the CNN")
-    parser.add_argument("--size", type=int, default=64, help="CNN input side in pixels")
+    # The chapter's settings (library constants, so the two cannot drift apart).
+    parser.add_argument("--frames", type=int, default=vision.CLIP_FRAMES,
+                        help="frames per clip for the CNN")
+    parser.add_argument("--size", type=int, default=vision.CLIP_SIDE,
+                        help="CNN input side in pixels")
     parser.add_argument("--synthetic", action="store_true", help="do not use MiniClips")
     args = parser.parse_args()
     mm.set_seed(0)
