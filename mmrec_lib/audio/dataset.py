@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mmrec_lib import cache
+from mmrec_lib._validation import check_number
 from mmrec_lib.audio._io import DEFAULT_SR, load_audio
 from mmrec_lib.audio.features import (
     handcrafted_feature_names,
@@ -299,8 +300,8 @@ def probe_r2(features, target, *, test_fraction: float = 0.3, seed: int = 0) -> 
     if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
         raise ParameterError(
             f"features has shape {X.shape} and target {y.shape}; expected (n, d) and (n,)")
-    if not 0.0 < test_fraction < 1.0:
-        raise ParameterError(f"test_fraction={test_fraction!r} must be in (0, 1)")
+    test_fraction = check_number("test_fraction", test_fraction, low=0.0, high=1.0,
+                                 low_inclusive=False, high_inclusive=False)
     if len(y) < 10:
         raise ParameterError(f"{len(y)} items are too few for a probe; need at least 10")
     if not (np.isfinite(X).all() and np.isfinite(y).all()):

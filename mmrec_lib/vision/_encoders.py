@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 
+from mmrec_lib._validation import check_choice, check_int
 from mmrec_lib.errors import DataError, ModelError, ParameterError
 
 __all__ = [
@@ -62,8 +63,7 @@ def build_image_encoder(*, input_shape: tuple[int, int, int] = (64, 64, 3),
                              f">= {2 ** len(filters)} for {len(filters)} pooling blocks")
     if not filters or any(int(f) < 1 for f in filters):
         raise ParameterError(f"filters={filters!r} must be a non-empty tuple of positive ints")
-    if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
-        raise ParameterError(f"embedding_dim={embedding_dim!r} must be a positive int")
+    embedding_dim = check_int("embedding_dim", embedding_dim)
     keras = _keras()
     inputs = keras.Input(input_shape, name="frame")
     x = inputs
@@ -89,10 +89,8 @@ def build_video_encoder(image_encoder, *, num_frames: int,
     -------
     keras.Model mapping (n, num_frames, height, width, 3) -> (n, embedding_dim)
     """
-    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
-        raise ParameterError(f"num_frames={num_frames!r} must be a positive int")
-    if pooling not in ("mean", "max", "conv"):
-        raise ParameterError(f"pooling={pooling!r} must be 'mean', 'max' or 'conv'")
+    num_frames = check_int("num_frames", num_frames)
+    check_choice("pooling", pooling, ("mean", "max", "conv"))
     keras = _keras()
     frame_shape = tuple(image_encoder.input_shape[1:])
     dim = int(image_encoder.output_shape[-1])
@@ -112,8 +110,7 @@ def build_category_classifier(encoder, num_classes: int, *, dropout: float = 0.2
 
     Introduced in chapter 04.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ParameterError(f"num_classes={num_classes!r} must be an int >= 2")
+    num_classes = check_int("num_classes", num_classes, low=2)
     keras = _keras()
     inputs = keras.Input(tuple(encoder.input_shape[1:]), name="input")
     x = encoder(inputs)
@@ -264,10 +261,8 @@ def mobilenet_v2_weights_path(*, rows: int = 96, alpha: float = 1.0) -> Path:
 
     Introduced in chapter 04.
     """
-    if rows not in _MOBILENET_ROWS:
-        raise ParameterError(f"rows={rows!r} must be one of {_MOBILENET_ROWS}")
-    if alpha not in _MOBILENET_ALPHAS:
-        raise ParameterError(f"alpha={alpha!r} must be one of {_MOBILENET_ALPHAS}")
+    check_choice("rows", rows, _MOBILENET_ROWS)
+    check_choice("alpha", alpha, _MOBILENET_ALPHAS)
     name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}_no_top.h5"
     return _keras_home() / "models" / name
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 
+from mmrec_lib._validation import check_choice, check_int, check_number
 from mmrec_lib.errors import DataError, ParameterError
 
 __all__ = [
@@ -77,10 +78,8 @@ def colour_histograms(frames, *, bins: int = 16,
     ndarray of shape (n_frames, 3 * bins), float64
     """
     frames = _check_frames(frames)
-    if isinstance(bins, bool) or not isinstance(bins, int) or not 2 <= bins <= 256:
-        raise ParameterError(f"bins={bins!r} must be an int in [2, 256]")
-    if space not in ("hsv", "rgb"):
-        raise ParameterError(f"space={space!r} must be 'hsv' or 'rgb'")
+    bins = check_int("bins", bins, low=2, high=256)
+    check_choice("space", space, ("hsv", "rgb"))
     if space == "hsv":
         from PIL import Image
 
@@ -114,8 +113,7 @@ def histogram_distances(histograms: np.ndarray, *,
     histograms = np.asarray(histograms, dtype=np.float64)
     if histograms.ndim != 2:
         raise DataError(f"histograms of shape {histograms.shape}: expected (n_frames, n_bins)")
-    if metric not in ("l1", "chi2"):
-        raise ParameterError(f"metric={metric!r} must be 'l1' or 'chi2'")
+    check_choice("metric", metric, ("l1", "chi2"))
     before, after = histograms[:-1], histograms[1:]
     if metric == "l1":
         return 0.5 * np.abs(after - before).sum(axis=1)
@@ -140,12 +138,9 @@ def adaptive_threshold(distances, *, window: int = 12, k: float = 6.0,
     distances = np.asarray(distances, dtype=np.float64)
     if distances.ndim != 1:
         raise DataError(f"distances of shape {distances.shape}: expected one dimension")
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ParameterError(f"window={window!r} must be a positive int")
-    if not k >= 0:
-        raise ParameterError(f"k={k!r} must be >= 0")
-    if not 0 <= floor <= 1:
-        raise ParameterError(f"floor={floor!r} must be in [0, 1]")
+    window = check_int("window", window)
+    k = check_number("k", k, low=0)
+    floor = check_number("floor", floor, low=0, high=1)
     thresholds = np.empty_like(distances)
     for t in range(distances.size):
         neighbours = np.concatenate([distances[max(0, t - window):t], distances[t + 1:t + 1 + window]])
@@ -228,9 +223,7 @@ def shots_from_histograms(histograms, *, window: int = 12, k: float = 6.0, floor
     -------
     Shots
     """
-    if isinstance(min_shot_frames, bool) or not isinstance(min_shot_frames, int) \
-            or min_shot_frames < 1:
-        raise ParameterError(f"min_shot_frames={min_shot_frames!r} must be a positive int")
+    min_shot_frames = check_int("min_shot_frames", min_shot_frames)
     histograms = np.asarray(histograms, dtype=np.float64)
     if histograms.ndim != 2 or len(histograms) == 0:
         raise DataError(f"histograms of shape {histograms.shape}: expected (n_frames, n_bins)")
@@ -261,8 +254,7 @@ def keyframes(frames, shots: Shots, *, method: Literal["medoid", "middle"] = "me
     frames = _check_frames(frames)
     if frames.shape[0] != shots.num_frames:
         raise DataError(f"{frames.shape[0]} frames but the shots were found on {shots.num_frames}")
-    if method not in ("medoid", "middle"):
-        raise ParameterError(f"method={method!r} must be 'medoid' or 'middle'")
+    check_choice("method", method, ("medoid", "middle"))
     if method == "middle":
         return np.array([(start + stop - 1) // 2 for start, stop in shots.boundaries])
     histograms = colour_histograms(frames, bins=bins)
@@ -283,8 +275,7 @@ def match_cuts(predicted, true, *, tolerance: int = 1) -> tuple[int, int, int]:
     -------
     (true_positives, false_positives, false_negatives)
     """
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | np.integer) or tolerance < 0:
-        raise ParameterError(f"tolerance={tolerance!r} must be a non-negative int")
+    tolerance = check_int("tolerance", tolerance, low=0)
     predicted = [int(p) for p in np.asarray(predicted).ravel()]
     true = [int(t) for t in np.asarray(true).ravel()]
     pairs = sorted((abs(p - t), i, j) for i, p in enumerate(predicted)
