@@ -1,4 +1,4 @@
-"""The feature cache: one key, one path, one atomic write and one careful load for every modality."""
+"""The feature cache: one key, one path, one atomic write, one careful load for all modalities."""
 
 from __future__ import annotations
 

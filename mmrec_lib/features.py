@@ -18,6 +18,7 @@ __all__ = ["MODALITIES", "item_features", "visual_features"]
 #: The modalities :func:`item_features` knows, in the order of V = [v_text, v_audio, v_image].
 MODALITIES = ("text", "audio", "visual")
 
+
 def _item_ids(dataset) -> np.ndarray:
     items = getattr(dataset, "items", None)
     if not isinstance(items, pd.DataFrame) or "item_id" not in items.columns:

@@ -1,4 +1,4 @@
-"""Tests of mmrec_lib.cache and of every modality's use of it: keys, atomic entries, corrupt and stale files."""
+"""Tests of mmrec_lib.cache and its users: keys, atomic entries, corrupt and stale files."""
 
 from __future__ import annotations
 

@@ -31,6 +31,7 @@ __all__ = [
     "probe_r2",
 ]
 
+
 @dataclass
 class MusicnnFeatures:
     """musicnn outputs for the items of a dataset, rows aligned with ``dataset.items``.
