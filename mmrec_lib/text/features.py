@@ -14,11 +14,8 @@ import numpy as np
 from mmrec_lib import cache
 from mmrec_lib.errors import DataError, ParameterError
 
-__all__ = ["item_texts", "encode_items", "FEATURES_SUBDIR", "ITEM_TEXT_FIELDS",
-           "ITEM_MAX_LENGTH"]
+__all__ = ["item_texts", "encode_items", "ITEM_TEXT_FIELDS", "ITEM_MAX_LENGTH"]
 
-#: Sub-folder of the cache that holds text features.
-FEATURES_SUBDIR = Path("features") / "text"
 #: The text of a MiniClips item, as chapter 02 encodes it (and later chapters load it).
 ITEM_TEXT_FIELDS = ("title_en", "description_en", "tags")
 #: Token limit of the default item encoder: MiniClips item texts have at most 45 tokens.
