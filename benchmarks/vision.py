@@ -52,9 +52,10 @@ def miniclips_paths(count: int) -> list[Path]:
 
 
 def main() -> None:
+    # The chapter's settings (library constants, so the two cannot drift apart).
     parser = common.make_parser(__doc__, clips=(40, "clips to decode"),
-                                frames=(8, "frames per clip for the CNN"),
-                                size=(64, "CNN input side in pixels"))
+                                frames=(vision.CLIP_FRAMES, "frames per clip for the CNN"),
+                                size=(vision.CLIP_SIDE, "CNN input side in pixels"))
     parser.add_argument("--synthetic", action="store_true", help="do not use MiniClips")
     args = parser.parse_args()
     mm.set_seed(0)

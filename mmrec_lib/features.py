@@ -9,18 +9,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from mmrec_lib import cache
+from mmrec_lib._validation import check_choice, check_subset
 from mmrec_lib.errors import ParameterError
-from mmrec_lib.utils import check_subset
 
 __all__ = ["MODALITIES", "item_features", "visual_features"]
 
 #: The modalities :func:`item_features` knows, in the order of V = [v_text, v_audio, v_image].
 MODALITIES = ("text", "audio", "visual")
-
-# The frames every visual feature is computed from (the settings chapter 04 uses).
-_NUM_FRAMES = 8
-_FRAME_SIDE = 64
-_ENCODER_SIDE = 32
 
 
 def _item_ids(dataset) -> np.ndarray:
@@ -51,17 +47,19 @@ def visual_features(dataset, *, kind: Literal["handcrafted", "cnn", "both"] = "b
     """
     from mmrec_lib import vision
 
-    if kind not in ("handcrafted", "cnn", "both"):
-        raise ParameterError(f"kind={kind!r} must be 'handcrafted', 'cnn' or 'both'")
+    check_choice("kind", kind, ("handcrafted", "cnn", "both"))
     ids = _item_ids(dataset)
-    clips = vision.load_clip_frames(dataset, num_frames=_NUM_FRAMES, size=_FRAME_SIDE,
-                                    data_dir=data_dir)
+    # The frames every visual feature is computed from: the settings of chapter 04.
+    clips = vision.load_clip_frames(dataset, num_frames=vision.CLIP_FRAMES,
+                                    size=vision.CLIP_SIDE, data_dir=data_dir)
     parts = []
     if kind in ("handcrafted", "both"):
-        path = vision.features_cache_path(dataset, "handcrafted-clip-features",
-                                          {"frames": _NUM_FRAMES, "side": _FRAME_SIDE},
-                                          data_dir=data_dir)
-        table = vision.cached_array(path, lambda: vision.clip_feature_table(clips).to_numpy())
+        path = cache.feature_cache_path(dataset, "vision", "handcrafted-clip-features",
+                                        {"frames": vision.CLIP_FRAMES, "side": vision.CLIP_SIDE},
+                                        item_ids=ids, data_dir=data_dir)
+        table = cache.cached_array(path, lambda: vision.clip_feature_table(clips).to_numpy(),
+                                   item_ids=ids,
+                                   shape=(len(ids), len(vision.CLIP_FEATURE_COLUMNS)))
         table = (table - table.mean(axis=0)) / np.maximum(table.std(axis=0), 1e-8)
         parts.append(pd.DataFrame(table, index=ids).add_prefix("frame_"))
     if kind in ("cnn", "both"):
@@ -81,22 +79,21 @@ def _cnn_embeddings(dataset, clips: np.ndarray, data_dir) -> np.ndarray:
                              "of a MiniClips set; this dataset has none (use kind='handcrafted')")
     ids = _item_ids(dataset)
     warm = np.flatnonzero(~np.isin(ids, truth.cold_items))
-    n, t, h, w, c = clips.shape
-    factor = _FRAME_SIDE // _ENCODER_SIDE
-    small = clips.reshape(n, t, h // factor, factor, w // factor, factor, c).mean(axis=(3, 5))
+    small = vision.downsample(clips, vision.CLIP_SIDE // vision.ENCODER_SIDE)
     normalizer = vision.Normalizer(method="standard").fit(small[warm])
     inputs = normalizer.transform(small)
     settings = {"epochs": 10, "embedding_dim": 32, "filters": (16, 32, 32),
                 "learning_rate": 2e-3, "seed": 0}
-    weights = vision.features_cache_path(
-        dataset, "video-encoder", {**settings, "frames": _NUM_FRAMES, "side": _ENCODER_SIDE,
-                                   "train": "warm-items"}, suffix=".h5", data_dir=data_dir)
+    weights = cache.feature_cache_path(
+        dataset, "vision", "video-encoder",
+        {**settings, "frames": vision.CLIP_FRAMES, "side": vision.ENCODER_SIDE,
+         "train": "warm-items"}, item_ids=ids, suffix=".h5", data_dir=data_dir)
     encoder, _, _ = vision.pretrain_video_encoder(
         inputs[warm], truth.category[warm], num_classes=len(truth.category_names),
         weights_path=weights, **settings)
     return vision.clip_embeddings(dataset, encoder, inputs, data_dir=data_dir,
                                   settings={"normalizer": "standard-warm",
-                                            "side": _ENCODER_SIDE})
+                                            "side": vision.ENCODER_SIDE})
 
 
 def item_features(dataset, *, modalities: Sequence[str] = MODALITIES,
@@ -119,8 +116,7 @@ def item_features(dataset, *, modalities: Sequence[str] = MODALITIES,
     from mmrec_lib import text as text_module
 
     modalities = check_subset("modalities", modalities, MODALITIES)
-    if audio not in ("musicnn", "handcrafted"):
-        raise ParameterError(f"audio={audio!r} must be 'musicnn' or 'handcrafted'")
+    check_choice("audio", audio, ("musicnn", "handcrafted"))
     ids = _item_ids(dataset)
     result: dict[str, pd.DataFrame] = {}
     for modality in modalities:

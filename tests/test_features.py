@@ -59,3 +59,21 @@ def test_bad_visual_kind_and_dataset_raise(miniclips_tiny, cache):
         features.visual_features(miniclips_tiny, kind="pixels", data_dir=cache)
     with pytest.raises(ParameterError, match="items table"):
         features.item_features(object(), data_dir=cache)
+
+
+def test_visual_entries_live_under_the_dataset_key(miniclips_tiny, cache):
+    from mmrec_lib import cache as feature_cache
+
+    features.visual_features(miniclips_tiny, kind="handcrafted", data_dir=cache)
+    folder = cache / "features" / "vision" / feature_cache.dataset_key(miniclips_tiny)
+    assert feature_cache.dataset_key(miniclips_tiny) == "miniclips-tiny-seed0"
+    assert len(list(folder.glob("handcrafted-clip-features-*.npz"))) == 1
+
+
+def test_damaged_visual_entry_warns_and_is_recomputed(miniclips_tiny, tmp_path):
+    first = features.visual_features(miniclips_tiny, kind="handcrafted", data_dir=tmp_path)
+    [path] = (tmp_path / "features" / "vision").rglob("handcrafted-clip-features-*.npz")
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.warns(RuntimeWarning, match=path.name):
+        again = features.visual_features(miniclips_tiny, kind="handcrafted", data_dir=tmp_path)
+    pd.testing.assert_frame_equal(again, first)

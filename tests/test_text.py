@@ -590,7 +590,7 @@ def test_encode_items_caches_and_reloads(items, tiny_checkpoint, tmp_path):
     encoder = text.BertTextEncoder(tiny_checkpoint, max_length=8)
     first = text.encode_items(items, encoder=encoder, data_dir=tmp_path, dataset_name="toy",
                               fields=["title_en"])
-    files = list((tmp_path / "features" / "text").glob("toy-*.npz"))
+    files = list((tmp_path / "features" / "text" / "toy").glob("*.npz"))
     assert len(files) == 1
 
     def fail(*args, **kwargs):
@@ -612,7 +612,7 @@ def test_encode_items_key_changes_with_fields_and_text(items, tiny_checkpoint, t
     edited = items.assign(title_en=["Cat piano", "Dog skating", ""])
     text.encode_items(edited, encoder=encoder, data_dir=tmp_path, dataset_name="toy",
                       fields=["title_en"])
-    assert len(list((tmp_path / "features" / "text").glob("toy-*.npz"))) == 3
+    assert len(list((tmp_path / "features" / "text" / "toy").glob("*.npz"))) == 3
 
 
 def test_encode_items_without_item_ids_raises(items):

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import mmrec_lib  # noqa: F401  (Keras 2 environment first)
-from mmrec_lib import vision
+from mmrec_lib import cache, vision
 from mmrec_lib.errors import DataError, ModelError, NotFittedError, ParameterError
 
 FPS = 10
@@ -563,8 +563,8 @@ def test_evaluate_shot_detection_on_a_fake_dataset(data_dir, video_dir, clip):
     scores = vision.evaluate_shot_detection(dataset, tolerance_frames=1)
     assert (scores["precision"], scores["recall"], scores["f1"]) == (1.0, 1.0, 1.0)
     assert scores["true_positives"] == 2 and scores["num_clips"] == 2
-    cached = list((data_dir / "features" / "vision" / "fake-set").glob("histograms-*.npy"))
-    assert len(cached) == 1
+    folder = data_dir / "features" / "vision" / cache.dataset_key(dataset)
+    assert len(list(folder.glob("histograms-*.npz"))) == 1
     assert vision.evaluate_shot_detection(dataset, cache=False) == scores
 
 
@@ -872,13 +872,14 @@ def test_train_or_load_retrains_for_another_architecture(tmp_path):
     assert len(calls) == 2
 
 
-def test_train_or_load_corrupt_weights_raise_model_error(tmp_path):
+def test_train_or_load_corrupt_weights_warn_and_retrain(tmp_path):
     path = tmp_path / "model.h5"
     model = vision.build_image_encoder(input_shape=(8, 8, 3), filters=(2,), embedding_dim=2)
     vision.train_or_load(model, path, lambda: {"loss": [1.0]})
     path.write_bytes(b"not hdf5")
-    with pytest.raises(ModelError, match="delete the file"):
-        vision.train_or_load(model, path, lambda: {"loss": [1.0]})
+    with pytest.warns(RuntimeWarning, match="model.h5"):
+        assert vision.train_or_load(model, path, lambda: {"loss": [0.5]}) == {"loss": [0.5]}
+    assert vision.train_or_load(model, path, lambda: {"loss": [9.0]}) == {"loss": [0.5]}
 
 
 def test_train_or_load_rejects_other_suffix(tmp_path):
@@ -912,7 +913,7 @@ def test_mobilenet_rejects_unsupported_size():
 def test_cached_array_computes_once(data_dir):
     dataset = SimpleNamespace(root=Path("/somewhere/small-seed0"))
     path = vision.features_cache_path(dataset, "frames", {"num_frames": 4})
-    assert path.parent == data_dir / "features" / "vision" / "small-seed0"
+    assert path.parent == data_dir / "features" / "vision" / "somewhere-small-seed0"
     calls = []
 
     def compute():
@@ -930,7 +931,8 @@ def test_cached_array_recomputes_corrupt_file(data_dir):
     path = data_dir / "features" / "broken.npy"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"garbage")
-    np.testing.assert_array_equal(vision.cached_array(path, lambda: np.ones(2)), [1, 1])
+    with pytest.warns(RuntimeWarning, match="broken.npy"):
+        np.testing.assert_array_equal(vision.cached_array(path, lambda: np.ones(2)), [1, 1])
 
 
 def test_cached_array_failed_compute_leaves_nothing(data_dir):
@@ -958,11 +960,11 @@ def test_load_clip_frames_and_embeddings_are_cached(data_dir, video_dir, clip, d
     assert clips.shape == (2, 3, 16, 16, 3) and clips.dtype == np.uint8
     expected = vision.ResizeCrop(size=16).fit(decoded).transform(decoded[[6, 18, 30]])
     np.testing.assert_array_equal(clips[0], expected)
-    folder = data_dir / "features" / "vision" / "fake-set"
-    cached = list(folder.glob("frames-*.npy"))
+    folder = data_dir / "features" / "vision" / cache.dataset_key(dataset)
+    cached = list(folder.glob("frames-*.npz"))
     assert len(cached) == 1
     # The shot histograms came from the same decoding pass.
-    assert len(list(folder.glob("histograms-*.npy"))) == 1
+    assert len(list(folder.glob("histograms-*.npz"))) == 1
     per_clip = vision.clip_histograms(dataset)
     np.testing.assert_allclose(per_clip[0][0], vision.colour_histograms(decoded))
     np.testing.assert_array_equal(vision.load_clip_frames(dataset, num_frames=3, size=16), clips)
@@ -972,6 +974,6 @@ def test_load_clip_frames_and_embeddings_are_cached(data_dir, video_dir, clip, d
     inputs = clips.astype(np.float32) / 255
     first = vision.clip_embeddings(dataset, encoder, inputs, settings={"norm": "unit"})
     assert first.shape == (2, 3)
-    assert len(list(cached[0].parent.glob("cnn-video_encoder-*.npy"))) == 1
+    assert len(list(cached[0].parent.glob("cnn-video_encoder-*.npz"))) == 1
     np.testing.assert_array_equal(
         vision.clip_embeddings(dataset, encoder, inputs, settings={"norm": "unit"}), first)

@@ -9,11 +9,9 @@ from mmrec_lib.audio._io import (
 from mmrec_lib.audio.dataset import (
     MusicnnFeatures,
     dataset_handcrafted_features,
-    dataset_key,
     dataset_log_mels,
     dataset_musicnn_features,
     dataset_waveforms,
-    feature_cache_path,
     probe_r2,
 )
 from mmrec_lib.audio.encoders import (
@@ -65,6 +63,6 @@ __all__ = [
     "MusicnnEncoder", "build_musicnn", "load_musicnn_weights", "musicnn_labels",
     "musicnn_patches", "MUSICNN_MODELS",
     "build_cnn_encoder", "build_transformer_encoder", "build_regression_head",
-    "MusicnnFeatures", "dataset_key", "feature_cache_path", "dataset_waveforms",
+    "MusicnnFeatures", "dataset_waveforms",
     "dataset_musicnn_features", "dataset_handcrafted_features", "dataset_log_mels", "probe_r2",
 ]

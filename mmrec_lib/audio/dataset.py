@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +11,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from mmrec_lib import cache
+from mmrec_lib._validation import check_number
 from mmrec_lib.audio._io import DEFAULT_SR, load_audio
 from mmrec_lib.audio.features import (
     handcrafted_feature_names,
@@ -20,21 +20,16 @@ from mmrec_lib.audio.features import (
     log_mel_batch,
 )
 from mmrec_lib.errors import DataError, ParameterError
-from mmrec_lib.utils import atomic_path, progress
-from mmrec_lib.utils import data_dir as _data_dir
+from mmrec_lib.utils import progress
 
 __all__ = [
     "MusicnnFeatures",
-    "dataset_key",
-    "feature_cache_path",
     "dataset_waveforms",
     "dataset_musicnn_features",
     "dataset_handcrafted_features",
     "dataset_log_mels",
     "probe_r2",
 ]
-
-_CACHE_FORMAT = 1
 
 
 @dataclass
@@ -77,30 +72,11 @@ def _item_ids(dataset) -> np.ndarray:
     return np.asarray([str(item_id) for item_id in items["item_id"]], dtype=str)
 
 
-def dataset_key(dataset) -> str:
-    """A cache key for a dataset: its folder name plus a hash of its item ids.
-
-    Introduced in chapter 03. For MiniClips small with seed 0 this is
-    ``"miniclips-small-seed0-<8 hex digits>"``.
-    """
-    ids = _item_ids(dataset)
-    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:8]
-    root = Path(getattr(dataset, "root", "dataset"))
-    name = f"{root.parent.name}-{root.name}" if root.parent.name else root.name
-    return f"{name}-{digest}".replace(os.sep, "_")
-
-
-def feature_cache_path(dataset, encoder: str, settings: dict, *,
-                       data_dir: str | os.PathLike | None = None) -> Path:
-    """Where the features of ``dataset`` by ``encoder`` with ``settings`` are cached.
-
-    Introduced in chapter 03: ``<cache>/features/audio/<dataset key>/<encoder>-<hash>.npz``,
-    the hash covering the settings and the cache format.
-    """
-    payload = json.dumps({"format": _CACHE_FORMAT, **settings}, sort_keys=True)
-    digest = hashlib.sha256(payload.encode()).hexdigest()[:12]
-    return _data_dir(data_dir) / "features" / "audio" / dataset_key(dataset) / \
-        f"{encoder}-{digest}.npz"
+def _cache_path(dataset, kind: str, settings: dict, ids: np.ndarray, data_dir, *,
+                weights: str | None = None) -> Path:
+    """``<cache>/features/audio/<dataset>/<kind>-<key>.npz`` (see :mod:`mmrec_lib.cache`)."""
+    return cache.feature_cache_path(dataset, "audio", kind, settings, item_ids=ids,
+                                    weights=weights, data_dir=data_dir)
 
 
 class _LazyWaveforms(Sequence):
@@ -149,19 +125,6 @@ def _check_waveforms(waveforms, ids: np.ndarray) -> None:
             f"waveforms has {len(waveforms)} clips but the dataset has {len(ids)} items")
 
 
-def _load_cached(path: Path, ids: np.ndarray):
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as cached:
-            arrays = {key: cached[key] for key in cached.files}
-    except Exception:  # a truncated or foreign file: recompute it
-        return None
-    if not np.array_equal(arrays.get("item_ids"), ids):
-        return None
-    return arrays
-
-
 def dataset_musicnn_features(dataset, *, model: Literal["MTT_musicnn", "MSD_musicnn"] =
                              "MTT_musicnn", encoder=None,
                              waveforms=None, sr: int = DEFAULT_SR,
@@ -171,8 +134,9 @@ def dataset_musicnn_features(dataset, *, model: Literal["MTT_musicnn", "MSD_musi
 
     Introduced in chapter 03; chapters 07-08 load them from the cache. The
     first call decodes every clip and runs :class:`MusicnnEncoder`; the result
-    is written atomically to :func:`feature_cache_path` (keyed by dataset,
-    model and front-end settings) and later calls just read it.
+    is written atomically to the feature cache (:mod:`mmrec_lib.cache`, keyed by dataset,
+    items, model, front-end settings and a fingerprint of the weights) and later
+    calls just read it.
 
     Parameters
     ----------
@@ -196,7 +160,13 @@ def dataset_musicnn_features(dataset, *, model: Literal["MTT_musicnn", "MSD_musi
     MusicnnFeatures
         ``embeddings`` of shape (n_items, 200), ``probabilities`` (n_items, 50).
     """
-    from mmrec_lib.audio.musicnn import MUSICNN_SR, MusicnnEncoder, _check_model, musicnn_labels
+    from mmrec_lib.audio.musicnn import (
+        MUSICNN_SR,
+        MusicnnEncoder,
+        _check_model,
+        musicnn_labels,
+        musicnn_weights_dir,
+    )
 
     ids = _item_ids(dataset)
     _check_waveforms(waveforms, ids)
@@ -205,9 +175,12 @@ def dataset_musicnn_features(dataset, *, model: Literal["MTT_musicnn", "MSD_musi
     _check_model(model)
     settings = {"model": model, "sr": MUSICNN_SR, "n_fft": 512, "hop": 256, "n_mels": 96,
                 "patch_frames": 187, "log_mel": "float32-log10(1e4x+1)", "pooling": "mean"}
-    path = feature_cache_path(dataset, f"musicnn-{model}", settings, data_dir=data_dir)
-    cached = None if recompute else _load_cached(path, ids)
-    if cached is None:
+    weights = cache.weights_fingerprint(encoder.weights_dir if encoder is not None
+                                        else musicnn_weights_dir(model))
+    path = _cache_path(dataset, f"musicnn-{model}", settings, ids, data_dir, weights=weights)
+
+    def compute():
+        nonlocal encoder
         if encoder is None:
             encoder = MusicnnEncoder(model)
         embeddings = np.zeros((len(ids), 200), dtype=np.float32)
@@ -220,11 +193,11 @@ def dataset_musicnn_features(dataset, *, model: Literal["MTT_musicnn", "MSD_musi
                      if waveforms is None else waveforms[row] for row in rows]
             embeddings[start: rows.stop], probabilities[start: rows.stop] = \
                 encoder.embed_many(clips, sr=MUSICNN_SR if waveforms is None else sr)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, item_ids=ids, embeddings=embeddings,
-                         probabilities=probabilities)
-        cached = {"embeddings": embeddings, "probabilities": probabilities}
+        return {"embeddings": embeddings, "probabilities": probabilities}
+
+    cached = cache.cached_arrays(path, compute, item_ids=ids, recompute=recompute,
+                                 shapes={"embeddings": (len(ids), 200),
+                                         "probabilities": (len(ids), 50)})
     return MusicnnFeatures(item_ids=ids, embeddings=cached["embeddings"],
                            probabilities=cached["probabilities"],
                            labels=musicnn_labels(model), model=model)
@@ -246,19 +219,19 @@ def dataset_handcrafted_features(dataset, *, sr: int = DEFAULT_SR, waveforms=Non
     _check_waveforms(waveforms, ids)
     names = handcrafted_feature_names()
     settings = {"sr": int(sr), "columns": names}
-    path = feature_cache_path(dataset, "handcrafted", settings, data_dir=data_dir)
-    cached = None if recompute else _load_cached(path, ids)
-    if cached is None:
+    path = _cache_path(dataset, "handcrafted", settings, ids, data_dir)
+
+    def compute():
         values = np.zeros((len(ids), len(names)), dtype=np.float64)
         for row, item_id in enumerate(progress(ids, total=len(ids), desc="audio features")):
             waveform = (load_audio(dataset.clip_path(item_id), sr=sr)
                         if waveforms is None else waveforms[row])
             values[row] = handcrafted_features(waveform, sr=sr).to_numpy()
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, item_ids=ids, values=values)
-        cached = {"values": values}
-    return pd.DataFrame(cached["values"], columns=names,
+        return values
+
+    values = cache.cached_array(path, compute, item_ids=ids, shape=(len(ids), len(names)),
+                                recompute=recompute)
+    return pd.DataFrame(values, columns=names,
                         index=pd.Index(ids, name="item_id"))
 
 
@@ -281,19 +254,18 @@ def dataset_log_mels(dataset, *, n_frames: int = 184, n_mels: int = 96, sr: int 
     _check_waveforms(waveforms, ids)
     settings = {"sr": int(sr), "n_frames": int(n_frames), "n_mels": int(n_mels),
                 "n_fft": 512, "hop": 256, "log_mel": "float32-log10(1e4x+1)"}
-    path = feature_cache_path(dataset, "log-mel", settings, data_dir=data_dir)
-    cached = None if recompute else _load_cached(path, ids)
-    if cached is None:
+    path = _cache_path(dataset, "log-mel", settings, ids, data_dir)
+
+    def compute():
         values = np.zeros((len(ids), n_frames, n_mels), dtype=np.float32)
         for row, item_id in enumerate(progress(ids, total=len(ids), desc="log-mel")):
             waveform = (load_audio(dataset.clip_path(item_id), sr=sr)
                         if waveforms is None else waveforms[row])
             values[row] = log_mel_batch([waveform], sr=sr, n_frames=n_frames, n_mels=n_mels)[0]
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, item_ids=ids, values=values)
-        cached = {"values": values}
-    return cached["values"]
+        return values
+
+    return cache.cached_array(path, compute, item_ids=ids, shape=(len(ids), n_frames, n_mels),
+                              recompute=recompute)
 
 
 def probe_r2(features, target, *, test_fraction: float = 0.3, seed: int = 0) -> float:
@@ -329,8 +301,8 @@ def probe_r2(features, target, *, test_fraction: float = 0.3, seed: int = 0) -> 
     if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
         raise ParameterError(
             f"features has shape {X.shape} and target {y.shape}; expected (n, d) and (n,)")
-    if not 0.0 < test_fraction < 1.0:
-        raise ParameterError(f"test_fraction={test_fraction!r} must be in (0, 1)")
+    test_fraction = check_number("test_fraction", test_fraction, low=0.0, high=1.0,
+                                 low_inclusive=False, high_inclusive=False)
     if len(y) < 10:
         raise ParameterError(f"{len(y)} items are too few for a probe; need at least 10")
     if not (np.isfinite(X).all() and np.isfinite(y).all()):

@@ -5,19 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from mmrec_lib import utils
+from mmrec_lib import cache
 from mmrec_lib.errors import DataError, ParameterError
 
-__all__ = ["item_texts", "encode_items", "FEATURES_SUBDIR", "ITEM_TEXT_FIELDS",
-           "ITEM_MAX_LENGTH"]
+__all__ = ["item_texts", "encode_items", "ITEM_TEXT_FIELDS", "ITEM_MAX_LENGTH"]
 
-#: Sub-folder of the cache that holds text features.
-FEATURES_SUBDIR = Path("features") / "text"
 #: The text of a MiniClips item, as chapter 02 encodes it (and later chapters load it).
 ITEM_TEXT_FIELDS = ("title_en", "description_en", "tags")
 #: Token limit of the default item encoder: MiniClips item texts have at most 45 tokens.
@@ -62,12 +60,21 @@ def item_texts(dataset, *, fields: Sequence[str] = ITEM_TEXT_FIELDS,
     return [separator.join(part for part in parts if part) for parts in zip(*columns)]
 
 
-def _dataset_name(dataset) -> str:
-    root = getattr(dataset, "root", None)
-    if root is not None:
-        parent = Path(root).parent.name
-        return f"{parent}-{Path(root).name}" if parent else Path(root).name
-    return "items"
+def _encoder_weights(encoder) -> str | None:
+    """Fingerprint of the checkpoint files behind ``encoder`` (see :mod:`mmrec_lib.cache`)."""
+    from mmrec_lib.text.bert import CONFIG_FILE, VOCAB_FILE, _minilm_source
+
+    checkpoint = getattr(encoder, "checkpoint", None)
+    if checkpoint is None:
+        # The default encoder converts the MiniLM shipped in its package: hash that source.
+        source = _minilm_source()
+        return cache.weights_fingerprint([source / "model.safetensors", source / "config.json",
+                                          source / VOCAB_FILE])
+    path = Path(checkpoint).expanduser()
+    folder = path if path.is_dir() else path.parent  # a checkpoint prefix lives in its folder
+    if not (folder / CONFIG_FILE).is_file():
+        return None  # find_checkpoint will name what is missing when the encoder loads
+    return cache.weights_fingerprint(folder)
 
 
 def encode_items(dataset, *, encoder=None, fields: Sequence[str] = ITEM_TEXT_FIELDS,
@@ -77,10 +84,12 @@ def encode_items(dataset, *, encoder=None, fields: Sequence[str] = ITEM_TEXT_FIE
 
     Introduced in chapter 02; later chapters call ``text.encode_items(ds)`` with the
     defaults and get the vectors chapter 02 cached. The cache file
-    ``<cache>/features/text/<dataset>-<model>-<hash>.npz`` is keyed by the dataset
-    name, the encoder's settings (:meth:`BertTextEncoder.cache_key`), the fields and
-    a hash of the texts themselves (so edited data never reuses stale vectors), and
-    written atomically.
+    ``<cache>/features/text/<dataset>/<model>-<key>.npz`` (:mod:`mmrec_lib.cache`) is
+    keyed by the dataset name, the item ids, the encoder's settings
+    (:meth:`BertTextEncoder.cache_key`) and a fingerprint of its weight files, the
+    fields and a hash of the texts themselves (so edited data never reuses stale
+    vectors), and written atomically. An unreadable cache file is reported with a
+    warning and recomputed.
 
     Parameters
     ----------
@@ -92,7 +101,8 @@ def encode_items(dataset, *, encoder=None, fields: Sequence[str] = ITEM_TEXT_FIE
         Columns joined into one text per item (see :func:`item_texts`); default
         :data:`ITEM_TEXT_FIELDS` (title, description, tags).
     dataset_name : str, optional
-        Defaults to the dataset's folder name (e.g. ``miniclips-small-seed0``).
+        Defaults to the dataset's :func:`mmrec_lib.cache.dataset_key` (e.g.
+        ``miniclips-small-seed0``; ``items`` for a bare table).
     refresh : bool
         Recompute even if cached.
 
@@ -116,22 +126,18 @@ def encode_items(dataset, *, encoder=None, fields: Sequence[str] = ITEM_TEXT_FIE
         )
     texts = item_texts(items, fields=fields, separator=separator)
     item_ids = np.array(items["item_id"].astype(str).tolist(), dtype=str)
-    name = dataset_name or _dataset_name(dataset)
     settings = {**encoder.cache_key(), "fields": list(fields), "separator": separator}
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    digest.update(json.dumps([list(item_ids), texts], ensure_ascii=False).encode())
-    file_name = f"{name}-{settings['model']}-{digest.hexdigest()[:16]}.npz"
-    path = utils.data_dir(data_dir) / FEATURES_SUBDIR / file_name
-    if path.is_file() and not refresh:
-        try:
-            with np.load(path, allow_pickle=False) as cached:
-                if np.array_equal(cached["item_ids"], item_ids):
-                    return cached["vectors"]
-        except (OSError, ValueError, KeyError):
-            pass  # an unreadable cache file is recomputed
-    vectors = encoder.encode(texts)
-    with utils.atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, vectors=vectors, item_ids=item_ids,
-                     settings=np.array(json.dumps(settings, sort_keys=True)))
-    return vectors
+    # The texts themselves are part of the key: edited data never reuses stale vectors.
+    texts_digest = hashlib.sha256(json.dumps(texts, ensure_ascii=False).encode()).hexdigest()
+    path = cache.feature_cache_path(
+        dataset_name or dataset, "text", re.sub(r"[^A-Za-z0-9_.-]", "_", str(settings["model"])),
+        {**settings, "texts": texts_digest}, item_ids=item_ids,
+        weights=_encoder_weights(encoder), data_dir=data_dir)
+
+    def compute():
+        return {"vectors": encoder.encode(texts),
+                "settings": np.array(json.dumps(settings, sort_keys=True))}
+
+    cached = cache.cached_arrays(path, compute, item_ids=item_ids, recompute=refresh,
+                                 shapes={"vectors": (len(item_ids), None)})
+    return cached["vectors"]

@@ -1,5 +1,17 @@
 """Video and image understanding: frames, shots, Pillow preprocessing, CNN encoders (chapter 04)."""
 
+from mmrec_lib.vision._clips import (
+    CLIP_FRAMES,
+    CLIP_SIDE,
+    ENCODER_SIDE,
+    cached_array,
+    clip_embeddings,
+    clip_histograms,
+    downsample,
+    evaluate_shot_detection,
+    features_cache_path,
+    load_clip_frames,
+)
 from mmrec_lib.vision._detection import (
     BOX_COLUMNS,
     DETECTION_COLUMNS,
@@ -15,13 +27,8 @@ from mmrec_lib.vision._encoders import (
     build_category_classifier,
     build_image_encoder,
     build_video_encoder,
-    cached_array,
-    clip_embeddings,
-    dataset_key,
     encode_clips,
-    features_cache_path,
     freeze,
-    load_clip_frames,
     mobilenet_v2_backbone,
     mobilenet_v2_weights_path,
     pretrain_video_encoder,
@@ -55,10 +62,8 @@ from mmrec_lib.vision._preprocess import Denoiser, Enhancer, Normalizer, ResizeC
 from mmrec_lib.vision._shots import (
     Shots,
     adaptive_threshold,
-    clip_histograms,
     colour_histograms,
     detect_shots,
-    evaluate_shot_detection,
     histogram_distances,
     keyframes,
     match_cuts,
@@ -83,9 +88,11 @@ __all__ = [
     # detection
     "BOX_COLUMNS", "DETECTION_COLUMNS", "box_iou", "non_max_suppression", "average_precision",
     "mean_average_precision", "ColourBlobDetector", "GridDetector", "objects_to_tags",
-    # encoders and caching
+    # encoders
     "build_image_encoder", "build_video_encoder", "build_category_classifier",
     "pretrain_video_encoder", "freeze", "train_or_load", "encode_clips", "mobilenet_v2_weights_path",
-    "mobilenet_v2_backbone", "dataset_key", "features_cache_path", "cached_array",
-    "load_clip_frames", "clip_embeddings",
+    "mobilenet_v2_backbone",
+    # every clip of a data set, cached (mmrec_lib.cache)
+    "CLIP_FRAMES", "CLIP_SIDE", "ENCODER_SIDE", "downsample", "features_cache_path",
+    "cached_array", "load_clip_frames", "clip_embeddings",
 ]

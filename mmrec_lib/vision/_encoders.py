@@ -1,15 +1,17 @@
-"""Keras CNN image and video encoders, the optional MobileNetV2 backbone, cached features."""
+"""Keras CNN image and video encoders, their cached training, the optional MobileNetV2 backbone."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from mmrec_lib._validation import check_choice, check_int
 from mmrec_lib.errors import DataError, ModelError, ParameterError
 
 __all__ = [
@@ -22,11 +24,6 @@ __all__ = [
     "encode_clips",
     "mobilenet_v2_weights_path",
     "mobilenet_v2_backbone",
-    "dataset_key",
-    "features_cache_path",
-    "cached_array",
-    "load_clip_frames",
-    "clip_embeddings",
 ]
 
 _MOBILENET_ROWS = (96, 128, 160, 192, 224)
@@ -66,8 +63,7 @@ def build_image_encoder(*, input_shape: tuple[int, int, int] = (64, 64, 3),
                              f">= {2 ** len(filters)} for {len(filters)} pooling blocks")
     if not filters or any(int(f) < 1 for f in filters):
         raise ParameterError(f"filters={filters!r} must be a non-empty tuple of positive ints")
-    if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
-        raise ParameterError(f"embedding_dim={embedding_dim!r} must be a positive int")
+    embedding_dim = check_int("embedding_dim", embedding_dim)
     keras = _keras()
     inputs = keras.Input(input_shape, name="frame")
     x = inputs
@@ -93,10 +89,8 @@ def build_video_encoder(image_encoder, *, num_frames: int,
     -------
     keras.Model mapping (n, num_frames, height, width, 3) -> (n, embedding_dim)
     """
-    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
-        raise ParameterError(f"num_frames={num_frames!r} must be a positive int")
-    if pooling not in ("mean", "max", "conv"):
-        raise ParameterError(f"pooling={pooling!r} must be 'mean', 'max' or 'conv'")
+    num_frames = check_int("num_frames", num_frames)
+    check_choice("pooling", pooling, ("mean", "max", "conv"))
     keras = _keras()
     frame_shape = tuple(image_encoder.input_shape[1:])
     dim = int(image_encoder.output_shape[-1])
@@ -116,8 +110,7 @@ def build_category_classifier(encoder, num_classes: int, *, dropout: float = 0.2
 
     Introduced in chapter 04.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ParameterError(f"num_classes={num_classes!r} must be an int >= 2")
+    num_classes = check_int("num_classes", num_classes, low=2)
     keras = _keras()
     inputs = keras.Input(tuple(encoder.input_shape[1:]), name="input")
     x = encoder(inputs)
@@ -144,7 +137,7 @@ def pretrain_video_encoder(clips, labels, *, num_classes: int, validation_data=N
     validation_data : (clips, labels), optional
     weights_path : path, optional
         Cache of the trained weights (see :func:`train_or_load`), e.g.
-        ``features_cache_path(dataset, "video-encoder", settings, suffix=".h5")``.
+        ``vision.features_cache_path(dataset, "video-encoder", settings, suffix=".h5")``.
 
     Returns
     -------
@@ -186,8 +179,10 @@ def train_or_load(model, weights_path, train) -> dict:
     ``History.history`` dict, which is stored next to the weights (``.json``,
     with a digest of the model's architecture) and returned on later calls, so
     a re-run shows the same curves. A cache made by a different architecture is
-    ignored and overwritten. Both files are written atomically; without
-    ``weights_path`` this is just ``train()``.
+    ignored and overwritten; an unreadable one (truncated, empty, foreign
+    bytes) is reported with a warning naming the file, then retrained from the
+    model's initial weights and overwritten. Both files are written
+    atomically; without ``weights_path`` this is just ``train()``.
     """
     from mmrec_lib.utils import atomic_path
 
@@ -201,15 +196,23 @@ def train_or_load(model, weights_path, train) -> dict:
     if weights_path.is_file() and history_path.is_file():
         try:
             stored = json.loads(history_path.read_text())
-        except ValueError:
-            stored = {}
-        if stored.get("architecture") == architecture:
+            history = stored["history"] if stored.get("architecture") == architecture else None
+        except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as error:
+            warnings.warn(f"ignoring the cache file {history_path}: it cannot be read "
+                          f"({type(error).__name__}: {error}); retraining", RuntimeWarning,
+                          stacklevel=2)
+            history = None
+        if history is not None:
+            initial = model.get_weights()
             try:
                 model.load_weights(str(weights_path))
-            except (OSError, ValueError) as error:
-                raise ModelError(f"{weights_path}: cached weights do not fit the model "
-                                 f"({error}); delete the file to retrain") from error
-            return stored["history"]
+                return history
+            except Exception as error:  # noqa: BLE001 - h5py raises OSError, ValueError, KeyError...
+                # A half-loaded model must not be trained further: start from its initial weights.
+                model.set_weights(initial)
+                warnings.warn(f"ignoring the cache file {weights_path}: its weights cannot be "
+                              f"loaded ({type(error).__name__}: {error}); retraining",
+                              RuntimeWarning, stacklevel=2)
     history = {key: [float(v) for v in values] for key, values in train().items()}
     with atomic_path(weights_path) as tmp:
         model.save_weights(str(tmp), save_format="h5")
@@ -258,10 +261,8 @@ def mobilenet_v2_weights_path(*, rows: int = 96, alpha: float = 1.0) -> Path:
 
     Introduced in chapter 04.
     """
-    if rows not in _MOBILENET_ROWS:
-        raise ParameterError(f"rows={rows!r} must be one of {_MOBILENET_ROWS}")
-    if alpha not in _MOBILENET_ALPHAS:
-        raise ParameterError(f"alpha={alpha!r} must be one of {_MOBILENET_ALPHAS}")
+    check_choice("rows", rows, _MOBILENET_ROWS)
+    check_choice("alpha", alpha, _MOBILENET_ALPHAS)
     name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}_no_top.h5"
     return _keras_home() / "models" / name
 
@@ -303,149 +304,3 @@ def mobilenet_v2_backbone(*, rows: int = 96, alpha: float = 1.0, allow_download:
     except Exception as error:
         raise ModelError(f"{path}: could not load the MobileNetV2 weights ({error}); delete the "
                          "file and fetch it again") from error
-
-
-# ------------------------------------------------------------------------- caching
-
-
-def dataset_key(dataset) -> str:
-    """A short name for a loaded dataset in cache keys: its folder name (chapter 04)."""
-    root = getattr(dataset, "root", None)
-    if root is None:
-        raise ParameterError("dataset has no .root: expected a loaded MiniClips set")
-    return Path(root).name
-
-
-def features_cache_path(dataset, kind: str, settings: dict, *, data_dir=None,
-                        suffix: str = ".npy") -> Path:
-    """Cache file for features of ``dataset`` by ``kind`` (encoder) and ``settings``.
-
-    Introduced in chapter 04. The file is
-    ``<cache>/features/vision/<dataset>/<kind>-<hash of settings><suffix>``, so
-    a change of any setting (or of the encoder's weights, when part of
-    ``settings``) gives a new file. Trained weights use ``suffix=".h5"``.
-    """
-    from mmrec_lib.utils import data_dir as cache_dir
-
-    if not kind or not kind.replace("_", "").replace("-", "").isalnum():
-        raise ParameterError(f"kind={kind!r} must be a non-empty name of letters, digits, - and _")
-    text = json.dumps(settings, sort_keys=True, default=str)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    folder = cache_dir(data_dir) / "features" / "vision" / dataset_key(dataset)
-    return folder / f"{kind}-{digest}{suffix}"
-
-
-def cached_array(path: Path, compute) -> np.ndarray:
-    """Load ``path`` if it exists, else ``compute()``, save it atomically and return it.
-
-    Introduced in chapter 04. A corrupt cache file is recomputed.
-    """
-    from mmrec_lib.utils import atomic_path
-
-    path = Path(path)
-    if path.is_file():
-        try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
-            path.unlink(missing_ok=True)
-    array = np.asarray(compute())
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
-    return array
-
-
-def load_clip_frames(dataset, *, num_frames: int = 8, size: int = 64, item_ids=None,
-                     cache: bool = True, data_dir=None, workers: int = 4,
-                     histogram_bins: int | None = 16) -> np.ndarray:
-    """``num_frames`` evenly spaced frames of every clip, resize-cropped to ``size``.
-
-    Introduced in chapter 04. Decoding is the slow step, so the uint8 result is
-    cached per dataset and settings (``cache=False`` recomputes without writing).
-    Frame ``sample_indices(num_frames, n)[j]`` of a clip of ``n`` frames is
-    ``result[i, j]``. ``workers`` clips are decoded at a time (threads).
-
-    Each clip is decoded whole once; when ``histogram_bins`` is set and the
-    shot-detection histograms of the same clips are not cached yet, they are
-    computed from the same frames and cached too, so that
-    :func:`clip_histograms` / :func:`evaluate_shot_detection` need no second pass.
-
-    Returns
-    -------
-    ndarray of shape (n_items, num_frames, size, size, 3), uint8, rows in
-    ``dataset.items`` order (or ``item_ids`` order).
-    """
-    import concurrent.futures
-
-    from mmrec_lib.utils import progress
-    from mmrec_lib.vision._io import read_video, sample_indices
-    from mmrec_lib.vision._preprocess import ResizeCrop
-    from mmrec_lib.vision._shots import (
-        _histogram_cache_path,
-        _histogram_table,
-        colour_histograms,
-    )
-
-    if item_ids is None:
-        item_ids = list(dataset.items["item_id"])
-    item_ids = list(item_ids)
-    if not item_ids:
-        raise ParameterError("item_ids is empty: expected at least one clip")
-    settings = {"num_frames": num_frames, "size": size, "items": item_ids}
-    resize = ResizeCrop(size=size)
-    histogram_path = None
-    if cache and histogram_bins is not None:
-        histogram_path = _histogram_cache_path(dataset, item_ids, histogram_bins, data_dir)
-        if histogram_path.is_file():
-            histogram_path = None
-
-    def one_clip(item_id):
-        frames, info = read_video(dataset.clip_path(item_id))
-        chosen = frames[sample_indices(num_frames, len(frames))]
-        histograms = (colour_histograms(frames, bins=histogram_bins), info.fps) \
-            if histogram_path is not None else None
-        return resize.fit(chosen).transform(chosen), histograms
-
-    def compute():
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(progress(pool.map(one_clip, item_ids), total=len(item_ids),
-                                    desc="decoding clips"))
-        if histogram_path is not None:
-            table = _histogram_table([histograms for _, histograms in results])
-            cached_array(histogram_path, lambda: table)
-        return np.stack([clip for clip, _ in results])
-
-    if not cache:
-        return compute()
-    return cached_array(features_cache_path(dataset, "frames", settings, data_dir=data_dir),
-                        compute)
-
-
-def _weights_digest(model) -> str:
-    digest = hashlib.sha256()
-    for weights in model.get_weights():
-        digest.update(np.ascontiguousarray(weights).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def clip_embeddings(dataset, encoder, clips, *, settings: dict | None = None,
-                    cache: bool = True, data_dir=None, batch_size: int = 32) -> np.ndarray:
-    """:func:`encode_clips` with a cache keyed by dataset, encoder (name + weights) and settings.
-
-    Introduced in chapter 04.
-
-    Parameters
-    ----------
-    clips : float array, the encoder's input for every item of ``dataset``
-    settings : dict
-        Whatever produced ``clips`` (frames, size, normalisation), part of the key.
-    """
-    def compute():
-        return encode_clips(encoder, clips, batch_size=batch_size)
-
-    if not cache:
-        return compute()
-    key = {"encoder": encoder.name, "weights": _weights_digest(encoder),
-           "input_shape": list(np.shape(clips)), **(settings or {})}
-    return cached_array(features_cache_path(dataset, f"cnn-{encoder.name}", key,
-                                            data_dir=data_dir), compute)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
+from mmrec_lib._validation import check_choice, check_int, check_number
 from mmrec_lib.errors import DataError, ParameterError
 
 __all__ = [
@@ -18,11 +18,9 @@ __all__ = [
     "Shots",
     "detect_shots",
     "shots_from_histograms",
-    "clip_histograms",
     "keyframes",
     "match_cuts",
     "shot_detection_scores",
-    "evaluate_shot_detection",
 ]
 
 
@@ -80,10 +78,8 @@ def colour_histograms(frames, *, bins: int = 16,
     ndarray of shape (n_frames, 3 * bins), float64
     """
     frames = _check_frames(frames)
-    if isinstance(bins, bool) or not isinstance(bins, int) or not 2 <= bins <= 256:
-        raise ParameterError(f"bins={bins!r} must be an int in [2, 256]")
-    if space not in ("hsv", "rgb"):
-        raise ParameterError(f"space={space!r} must be 'hsv' or 'rgb'")
+    bins = check_int("bins", bins, low=2, high=256)
+    check_choice("space", space, ("hsv", "rgb"))
     if space == "hsv":
         from PIL import Image
 
@@ -117,8 +113,7 @@ def histogram_distances(histograms: np.ndarray, *,
     histograms = np.asarray(histograms, dtype=np.float64)
     if histograms.ndim != 2:
         raise DataError(f"histograms of shape {histograms.shape}: expected (n_frames, n_bins)")
-    if metric not in ("l1", "chi2"):
-        raise ParameterError(f"metric={metric!r} must be 'l1' or 'chi2'")
+    check_choice("metric", metric, ("l1", "chi2"))
     before, after = histograms[:-1], histograms[1:]
     if metric == "l1":
         return 0.5 * np.abs(after - before).sum(axis=1)
@@ -143,12 +138,9 @@ def adaptive_threshold(distances, *, window: int = 12, k: float = 6.0,
     distances = np.asarray(distances, dtype=np.float64)
     if distances.ndim != 1:
         raise DataError(f"distances of shape {distances.shape}: expected one dimension")
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ParameterError(f"window={window!r} must be a positive int")
-    if not k >= 0:
-        raise ParameterError(f"k={k!r} must be >= 0")
-    if not 0 <= floor <= 1:
-        raise ParameterError(f"floor={floor!r} must be in [0, 1]")
+    window = check_int("window", window)
+    k = check_number("k", k, low=0)
+    floor = check_number("floor", floor, low=0, high=1)
     thresholds = np.empty_like(distances)
     for t in range(distances.size):
         neighbours = np.concatenate([distances[max(0, t - window):t], distances[t + 1:t + 1 + window]])
@@ -231,9 +223,7 @@ def shots_from_histograms(histograms, *, window: int = 12, k: float = 6.0, floor
     -------
     Shots
     """
-    if isinstance(min_shot_frames, bool) or not isinstance(min_shot_frames, int) \
-            or min_shot_frames < 1:
-        raise ParameterError(f"min_shot_frames={min_shot_frames!r} must be a positive int")
+    min_shot_frames = check_int("min_shot_frames", min_shot_frames)
     histograms = np.asarray(histograms, dtype=np.float64)
     if histograms.ndim != 2 or len(histograms) == 0:
         raise DataError(f"histograms of shape {histograms.shape}: expected (n_frames, n_bins)")
@@ -264,8 +254,7 @@ def keyframes(frames, shots: Shots, *, method: Literal["medoid", "middle"] = "me
     frames = _check_frames(frames)
     if frames.shape[0] != shots.num_frames:
         raise DataError(f"{frames.shape[0]} frames but the shots were found on {shots.num_frames}")
-    if method not in ("medoid", "middle"):
-        raise ParameterError(f"method={method!r} must be 'medoid' or 'middle'")
+    check_choice("method", method, ("medoid", "middle"))
     if method == "middle":
         return np.array([(start + stop - 1) // 2 for start, stop in shots.boundaries])
     histograms = colour_histograms(frames, bins=bins)
@@ -286,8 +275,7 @@ def match_cuts(predicted, true, *, tolerance: int = 1) -> tuple[int, int, int]:
     -------
     (true_positives, false_positives, false_negatives)
     """
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | np.integer) or tolerance < 0:
-        raise ParameterError(f"tolerance={tolerance!r} must be a non-negative int")
+    tolerance = check_int("tolerance", tolerance, low=0)
     predicted = [int(p) for p in np.asarray(predicted).ravel()]
     true = [int(t) for t in np.asarray(true).ravel()]
     pairs = sorted((abs(p - t), i, j) for i, p in enumerate(predicted)
@@ -329,114 +317,3 @@ def shot_detection_scores(predicted: list, true: list, *, tolerance: int = 1) ->
     return {"precision": float(precision), "recall": float(recall), "f1": float(f1),
             "true_positives": tp, "false_positives": fp, "false_negatives": fn,
             "num_clips": len(true)}
-
-
-def evaluate_shot_detection(dataset, tolerance_frames: int = 1, *, item_ids=None,
-                            bins: int = 16, cache: bool = True, workers: int = 4,
-                            **detector_options) -> dict:
-    """Detect cuts in every clip of a MiniClips set and score them against the true cuts.
-
-    Introduced in chapter 04. Each clip is decoded at its native rate, its
-    :func:`colour_histograms` go through :func:`shots_from_histograms` with
-    ``detector_options`` (``window``, ``k``, ``floor``, ``min_shot_frames``,
-    ``metric``), and the cuts are compared with ``dataset.truth.shot_cuts``
-    (seconds, converted to frames with the clip's frame rate) by
-    :func:`shot_detection_scores`.
-
-    Decoding every clip is the slow part, so the per-frame histograms are
-    cached per dataset and ``bins`` (``cache=False`` recomputes them); the
-    detection itself always runs.
-
-    Parameters
-    ----------
-    dataset : MiniClips
-        From ``mmrec_lib.datasets.miniclips.load_miniclips``.
-    tolerance_frames : int
-        A predicted cut counts if it is within this many frames of a true one.
-    item_ids : sequence of str, optional
-        Evaluate only these clips (default: all).
-    bins : int
-        Histogram bins per HSV channel.
-    cache : bool
-    workers : int
-        Clips decoded at the same time (threads around ffmpeg processes);
-        the result does not depend on it.
-
-    Returns
-    -------
-    dict with ``precision``, ``recall``, ``f1`` (and the counts, see
-    :func:`shot_detection_scores`).
-    """
-    for name in ("items", "truth", "clip_path"):
-        if not hasattr(dataset, name):
-            raise ParameterError(f"dataset has no {name!r}: expected a loaded MiniClips set")
-    true_cuts = dataset.truth.shot_cuts
-    if item_ids is None:
-        item_ids = list(dataset.items["item_id"])
-    item_ids = list(item_ids)
-    missing = [item_id for item_id in item_ids if item_id not in true_cuts]
-    if missing:
-        raise DataError(f"items {missing[:5]} have no recorded shot cuts in dataset.truth")
-    per_clip = clip_histograms(dataset, item_ids=item_ids, bins=bins, cache=cache,
-                               workers=workers)
-    predicted, true = [], []
-    for item_id, (histograms, fps) in zip(item_ids, per_clip, strict=True):
-        predicted.append(shots_from_histograms(histograms, **detector_options).cut_frames)
-        true.append(np.rint(np.asarray(true_cuts[item_id], dtype=np.float64) * fps).astype(int))
-    return shot_detection_scores(predicted, true, tolerance=tolerance_frames)
-
-
-def clip_histograms(dataset, *, item_ids=None, bins: int = 16, cache: bool = True,
-                    workers: int = 4, data_dir=None) -> list[tuple[np.ndarray, float]]:
-    """Per-frame :func:`colour_histograms` of every clip, with its frame rate (cached).
-
-    Introduced in chapter 04.
-
-    Returns
-    -------
-    list of (ndarray of shape (n_frames, 3 * bins), fps) in ``item_ids`` order
-    """
-    from mmrec_lib.utils import progress
-    from mmrec_lib.vision._encoders import cached_array
-    from mmrec_lib.vision._io import read_video
-
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ParameterError(f"workers={workers!r} must be a positive int")
-    if item_ids is None:
-        item_ids = list(dataset.items["item_id"])
-    item_ids = list(item_ids)
-    if not item_ids:
-        raise ParameterError("item_ids is empty: expected at least one clip")
-
-    def one_clip(item_id):
-        frames, info = read_video(dataset.clip_path(item_id))
-        return colour_histograms(frames, bins=bins), info.fps
-
-    def compute() -> np.ndarray:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            return _histogram_table(list(progress(pool.map(one_clip, item_ids),
-                                                  total=len(item_ids), desc="colour histograms")))
-
-    table = (cached_array(_histogram_cache_path(dataset, item_ids, bins, data_dir), compute)
-             if cache else compute())
-    return _split_histogram_table(table, len(item_ids))
-
-
-def _histogram_cache_path(dataset, item_ids, bins: int, data_dir=None):
-    from mmrec_lib.vision._encoders import features_cache_path
-
-    settings = {"bins": bins, "space": "hsv", "items": list(item_ids)}
-    return features_cache_path(dataset, "histograms", settings, data_dir=data_dir)
-
-
-def _histogram_table(results) -> np.ndarray:
-    """[(histograms, fps), ...] -> one table: clip position, fps, then one frame per row."""
-    return np.concatenate([np.column_stack([np.full(len(h), k), np.full(len(h), fps), h])
-                           for k, (h, fps) in enumerate(results)]).astype(np.float64)
-
-
-def _split_histogram_table(table: np.ndarray, num_clips: int) -> list:
-    positions = table[:, 0].astype(np.int64)
-    starts = np.searchsorted(positions, np.arange(num_clips + 1))
-    return [(table[starts[k]:starts[k + 1], 2:], float(table[starts[k], 1]))
-            for k in range(num_clips)]
