@@ -564,9 +564,12 @@ def test_musicnn_features_are_cached_atomically(tmp_path, encoder, monkeypatch):
     cache = tmp_path / "cache"
     first = audio.dataset_musicnn_features(dataset, encoder=encoder, data_dir=cache)
     assert first.embeddings.shape == (2, 200) and first.probabilities.shape == (2, 50)
+    # The data set path embeds clips in batches, embed() one at a time: TensorFlow's CPU
+    # kernels sum in a batch-size-dependent order, so float32 results differ in the 6th digit
+    # (3.3e-6 measured on values of order 1), not more.
     np.testing.assert_allclose(first.embeddings[0],
                                encoder.embed(audio.load_audio(root / "i0.wav"), sr=SR),
-                               atol=1e-6)
+                               atol=1e-5)
     files = list((cache / "features" / "audio").rglob("*.npz"))
     assert len(files) == 1 and "fakeset-small-seed0" in str(files[0])
     assert not list((cache / "features" / "audio").rglob("*.part*"))
