@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 from conftest import FIXTURES, REPO
-from mmrec_lib import metrics
+from mmrec_lib import audio, metrics
 from mmrec_lib.audio import speech
 from mmrec_lib.errors import DataError, ModelError, ParameterError
 
@@ -182,7 +182,7 @@ def test_detect_speech_rejects_non_speech(kind):
 
 def test_detect_speech_any_sample_rate():
     voice = load_fixture(NAMES[0])
-    voice_8k = speech.resample(voice, orig_sr=SR, target_sr=8000)
+    voice_8k = audio.resample(voice, orig_sr=SR, target_sr=8000)
     assert len(speech.detect_speech(voice_8k, 8000)) == 1
 
 
@@ -227,7 +227,7 @@ def test_whisper_is_deterministic(whisper, whisper_dataset_transcripts):
 
 def test_whisper_resamples_other_rates(whisper, whisper_dataset_transcripts):
     name = NAMES[2]
-    voice_44k = speech.resample(load_fixture(name), orig_sr=SR, target_sr=44100)
+    voice_44k = audio.resample(load_fixture(name), orig_sr=SR, target_sr=44100)
     result = whisper.transcribe(voice_44k, 44100)
     assert metrics.word_error_rate(TRANSCRIPTS[name], result.text) <= 0.1
     assert result.duration == pytest.approx(voice_44k.size / 44100, abs=1e-3)
@@ -236,6 +236,7 @@ def test_whisper_resamples_other_rates(whisper, whisper_dataset_transcripts):
 def test_pocketsphinx_runs_and_returns_text(pocketsphinx, capsys):
     hypotheses = [pocketsphinx.transcribe(load_fixture(name), SR).text for name in NAMES]
     assert all(isinstance(text, str) and text for text in hypotheses)
+    assert pocketsphinx.transcribe(load_fixture(NAMES[0]), SR).text == hypotheses[0]
     wer = metrics.corpus_word_error_rate([TRANSCRIPTS[name] for name in NAMES], hypotheses)
     with capsys.disabled():
         print(f"\npocketsphinx corpus WER on the espeak-ng fixtures: {wer:.2f}")
@@ -336,20 +337,20 @@ def test_whisper_model_files_match_the_pinned_checksums():
     folder = speech.whisper_model_dir()
     assert sorted(p.name for p in folder.iterdir() if p.is_file()) == \
         sorted(speech.WHISPER_MODEL_SHA256)
-    speech._verify_whisper_files(folder)  # raises on mismatch
+    speech._models._verify_whisper_files(folder)  # raises on mismatch
 
 
 def test_checksum_mismatch_names_the_file(tmp_path, monkeypatch):
     for name in speech.WHISPER_MODEL_SHA256:
         (tmp_path / name).write_text("not the model")
-    monkeypatch.setattr(speech, "whisper_model_dir", lambda: tmp_path)
+    monkeypatch.setattr(speech._models, "whisper_model_dir", lambda: tmp_path)
     with pytest.raises(ModelError, match="config.json"):
         speech.SpeechRecognizer(backend="whisper").transcribe(load_fixture(NAMES[0]), SR)
 
 
 def test_missing_model_file_is_a_model_error(tmp_path, monkeypatch):
     (tmp_path / "config.json").write_text("{}")
-    monkeypatch.setattr(speech, "whisper_model_dir", lambda: tmp_path)
+    monkeypatch.setattr(speech._models, "whisper_model_dir", lambda: tmp_path)
     with pytest.raises(ModelError, match="model.bin"):
         speech.SpeechRecognizer(backend="whisper")._load()
 
