@@ -177,10 +177,24 @@ class SpeechRecognizer:
         else:
             spans = [(0, waveform.size)]
         width = int(self.chunk_seconds * SPEECH_SR)
+        # A cut may move up to `slack` samples to the quietest 50 ms nearby, so that it
+        # falls between words; pieces are planned `2 * slack` short to stay within width.
+        slack = int(min(2.0, self.chunk_seconds / 8) * SPEECH_SR)
+        frame = SPEECH_SR // 20
         windows = []
         for start, stop in spans:
-            pieces = max(1, int(np.ceil((stop - start) / width)))
-            edges = np.linspace(start, stop, pieces + 1).astype(int)
+            if stop - start <= width:
+                windows.append((start, stop))
+                continue
+            pieces = int(np.ceil((stop - start) / (width - 2 * slack)))
+            edges = [start]
+            for nominal in np.linspace(start, stop, pieces + 1)[1:-1].astype(int):
+                low = max(edges[-1] + frame, nominal - slack)
+                near = waveform[low:nominal + slack]
+                energy = np.add.reduceat(near.astype(np.float64) ** 2,
+                                         np.arange(0, max(1, near.size - frame + 1), frame))
+                edges.append(low + int(np.argmin(energy)) * frame + frame // 2)
+            edges.append(stop)
             windows += [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
         return windows
 
