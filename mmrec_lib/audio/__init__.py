@@ -1,4 +1,4 @@
-"""Audio understanding: loading, preprocessing, features, musicnn and Keras encoders (chapter 03)."""
+"""Audio understanding: loading, preprocessing, features, musicnn, Keras encoders (chapter 03) and speech (03b)."""
 
 from mmrec_lib.audio._io import (
     DEFAULT_SR,
@@ -52,6 +52,15 @@ from mmrec_lib.audio.preprocessing import (
     spectral_gate,
     trim_silence,
 )
+from mmrec_lib.audio.speech import (
+    SPEECH_SR,
+    SpeechRecognizer,
+    SpeechSegment,
+    Transcript,
+    detect_speech,
+    has_speech,
+    whisper_model_dir,
+)
 
 __all__ = [
     "DEFAULT_SR", "load_audio", "check_waveform", "resample",
@@ -65,4 +74,6 @@ __all__ = [
     "build_cnn_encoder", "build_transformer_encoder", "build_regression_head",
     "MusicnnFeatures", "dataset_waveforms",
     "dataset_musicnn_features", "dataset_handcrafted_features", "dataset_log_mels", "probe_r2",
+    "SpeechRecognizer", "Transcript", "SpeechSegment", "detect_speech", "has_speech",
+    "whisper_model_dir", "SPEECH_SR",
 ]
