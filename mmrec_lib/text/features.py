@@ -62,7 +62,7 @@ def item_texts(dataset, *, fields: Sequence[str] = ITEM_TEXT_FIELDS,
 
 def _encoder_weights(encoder) -> str | None:
     """Fingerprint of the checkpoint files behind ``encoder`` (see :mod:`mmrec_lib.cache`)."""
-    from mmrec_lib.text.bert import CONFIG_FILE, VOCAB_FILE, _minilm_source
+    from mmrec_lib.text._bert_checkpoint import CONFIG_FILE, VOCAB_FILE, _minilm_source
 
     checkpoint = getattr(encoder, "checkpoint", None)
     if checkpoint is None:
