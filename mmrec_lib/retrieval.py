@@ -124,6 +124,8 @@ def _resolve_options(kind: str, dim: int, num_items: int, options: dict) -> dict
         if resolved["nlist"] is None:
             resolved["nlist"] = _default_nlist(num_items)
         resolved["nlist"] = check_int("nlist", resolved["nlist"], low=1, high=num_items)
+        if "nprobe" not in options:  # the default never asks for more cells than there are
+            resolved["nprobe"] = min(resolved["nprobe"], resolved["nlist"])
         resolved["nprobe"] = check_int("nprobe", resolved["nprobe"], low=1,
                                        high=resolved["nlist"])
     if kind == "ivfpq":
@@ -398,7 +400,9 @@ class VectorIndex:
         except Exception as error:  # zip, JSON, key and FAISS errors alike mean a bad file
             raise ModelError(f"cannot read the index file {path}: it is corrupt or truncated "
                              f"({type(error).__name__}: {error})") from error
-        return cls(faiss.downcast_index(index), kind=kind, metric=metric,
+        # read_index already returns the concrete class; downcasting again would make a
+        # second, non-owning wrapper and let the index be freed under it.
+        return cls(index, kind=kind, metric=metric,
                    options=meta["options"], num_threads=meta["num_threads"],
                    item_ids=meta["item_ids"], alive=alive)
 
