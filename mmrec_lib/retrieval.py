@@ -221,7 +221,7 @@ class VectorIndex:
         if self.kind == "ivf":
             # IVF lists store the id next to each vector, and the ID map keeps a second copy.
             return vectors + 2 * ids + centroids
-        codes = num_items * (self.options["pq_m"] * self.options["pq_nbits"] + 7) // 8
+        codes = num_items * ((self.options["pq_m"] * self.options["pq_nbits"] + 7) // 8)
         codebooks = dim * 2 ** self.options["pq_nbits"] * 4
         return codes + 2 * ids + centroids + codebooks + vectors  # + vectors: the refine step
 

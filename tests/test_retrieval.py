@@ -356,3 +356,15 @@ def test_missing_faiss_names_the_pip_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "faiss", None)  # makes `import faiss` raise ImportError
     with pytest.raises(EnvironmentError, match=r"pip install faiss-cpu==1\.15\.1"):
         retrieval.build_index(np.eye(3))
+
+
+def test_unfilled_places_get_minus_one_and_minus_inf():
+    # nprobe=1 of 2 cells scans only part of the items, so k = all items cannot be filled.
+    items = np.vstack([np.tile([1.0, 0.0], (6, 1)), np.tile([0.0, 1.0], (6, 1))])
+    items += np.random.default_rng(0).normal(scale=0.01, size=items.shape)
+    frame = pd.DataFrame(items, index=[f"i{n}" for n in range(12)])
+    index = retrieval.build_index(frame, kind="ivf", nlist=2, nprobe=1)
+    scores, ids = index.search([1.0, 0.0], 12, return_ids=True)
+    missing = ids == None  # noqa: E711 - elementwise comparison on an object array
+    assert missing.any() and np.isneginf(scores[missing]).all()
+    assert not np.isneginf(scores[~missing]).any()
