@@ -25,7 +25,13 @@ from typing import Literal
 
 import numpy as np
 
-from mmrec_lib._validation import check_choice, check_int, check_matrix, check_seed
+from mmrec_lib._validation import (
+    check_choice,
+    check_int,
+    check_item_vectors,
+    check_matrix,
+    check_seed,
+)
 from mmrec_lib.errors import DataError, EnvironmentError, ModelError, ParameterError
 from mmrec_lib.utils import atomic_path
 
@@ -97,8 +103,7 @@ def _split_input(name: str, vectors):
     import pandas as pd
 
     if isinstance(vectors, pd.DataFrame):
-        if not vectors.index.is_unique:
-            raise DataError(f"{name} has repeated item ids in its index")
+        check_item_vectors(vectors, name=name)
         return vectors.to_numpy(), vectors.index
     return vectors, None
 
