@@ -21,6 +21,12 @@ Each approximate index is searched with a few search-time settings
 setting with recall@10 >= ``--target-recall`` (or the best recall if none
 reaches it), and every setting is listed under ``sweep``.
 
+IVF-PQ re-scores ``k * k_factor`` PQ candidates exactly. With ``k_factor=8``
+its recall@10 stops near 0.90 on 1,000,000 items whatever ``nprobe`` is (the
+PQ ranking, not the cell probing, loses the true neighbours in dense
+clusters); ``k_factor=32`` (the default here and in the library) lifts it to
+about 0.99 for little extra time.
+
 qps depends on what else runs on the machine: the 2 cores may be shared, so
 compare indexes within one run and expect run-to-run noise. The last line of
 stdout is one JSON object: ``{"exact": {...}, "hnsw": {...}, "ivfpq": {...},
@@ -139,9 +145,9 @@ def main() -> None:
     parser.add_argument("--ef-construction", type=int, default=64)
     parser.add_argument("--ef-search", default="32,64,128")
     parser.add_argument("--nlist", type=int, default=None, help="default: 1024 (quick), 2048 (full)")
-    parser.add_argument("--nprobe", default="8,16,32")
+    parser.add_argument("--nprobe", default="2,4,8,16")
     parser.add_argument("--pq-m", type=int, default=16)
-    parser.add_argument("--k-factor", type=int, default=8)
+    parser.add_argument("--k-factor", type=int, default=32)
     args = parser.parse_args()
 
     num_items = args.items or (100_000 if args.quick else 1_000_000)

@@ -48,7 +48,7 @@ _BUILD_OPTIONS = {
     "exact": {},
     "hnsw": {"M": 32, "ef_construction": 80, "ef_search": 64},
     "ivf": {"nlist": None, "nprobe": 16},
-    "ivfpq": {"nlist": None, "nprobe": 16, "pq_m": None, "pq_nbits": 8, "k_factor": 8},
+    "ivfpq": {"nlist": None, "nprobe": 16, "pq_m": None, "pq_nbits": 8, "k_factor": 32},
 }
 # Options that only change how a search runs; set_search_options may change them later.
 _SEARCH_OPTIONS = {"ef_search", "nprobe", "k_factor"}
@@ -437,7 +437,8 @@ def build_index(
         ``"ivfpq"``: inverted lists of product-quantised codes (``IndexIVFPQ``) whose
         ``k * k_factor`` candidates are re-scored exactly (``IndexRefineFlat``);
         options ``nlist``, ``nprobe``, ``pq_m`` (sub-vectors, default ``dim // 4``),
-        ``pq_nbits`` (8) and ``k_factor`` (8).
+        ``pq_nbits`` (8) and ``k_factor`` (32: with fewer candidates the
+        PQ ranking error caps recall@10 near 0.9 on a million clustered items).
     metric : {"ip", "cosine"}
         ``"cosine"`` L2-normalises items and queries, then uses the inner product.
     seed : int

@@ -123,7 +123,7 @@ def test_more_probes_do_not_lower_ivf_recall(items, queries, exact_top):
 def test_options_are_filled_in(items):
     index = retrieval.build_index(items[:1_000], kind="ivfpq", pq_nbits=6, num_threads=1)
     assert index.options["pq_m"] == DIM // 4 and index.options["nlist"] >= 1
-    assert index.options["k_factor"] == 8
+    assert index.options["k_factor"] == 32
 
 
 def test_memory_estimate_grows_with_the_structure(items):
