@@ -274,9 +274,32 @@ class ContentProfileModel(InterestModel):
                 columns.append(column)
         if self.half_life is not None:
             columns.append(TIMESTAMP_COL)
+        self._check_params()
         check_interactions(train, columns=columns)
+        self._check_weight_columns(train)
         self._train_frame = train
         return super().fit(train, item_vectors)
+
+    def _check_weight_columns(self, train: pd.DataFrame) -> None:
+        """Refuse non-numeric or missing weights and non-boolean negative flags, naming the column."""
+        if self.weight_col is not None:
+            column = train[self.weight_col]
+            if not pd.api.types.is_numeric_dtype(column):
+                raise DataError(f"weight_col {self.weight_col!r} must hold numbers, got dtype "
+                                f"{column.dtype}")
+            bad = ~np.isfinite(column.to_numpy(dtype=np.float64))
+            if bad.any():
+                raise DataError(f"weight_col {self.weight_col!r} has {int(bad.sum())} NaN or "
+                                "infinite value(s)")
+        if self.negative_col is not None:
+            column = train[self.negative_col]
+            if column.isna().any():
+                raise DataError(f"negative_col {self.negative_col!r} has "
+                                f"{int(column.isna().sum())} missing value(s)")
+            if not (pd.api.types.is_bool_dtype(column)
+                    or (pd.api.types.is_numeric_dtype(column) and column.isin([0, 1]).all())):
+                raise DataError(f"negative_col {self.negative_col!r} must hold booleans "
+                                f"(or 0/1), got dtype {column.dtype}")
 
     def _interaction_weights(self, train: pd.DataFrame) -> np.ndarray:
         weights = np.ones(len(train))
