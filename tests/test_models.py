@@ -455,6 +455,25 @@ def test_classifier_bad_labels_raise(labelled):
         models.ModalityClassifier().fit(features, labels.to_numpy())
 
 
+def test_classifier_is_a_scikit_learn_estimator():
+    from sklearn.base import clone
+
+    model = models.ModalityClassifier(epochs=3, fusion="gated")
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    assert copy.get_params()["epochs"] == 3
+    assert repr(model) == "ModalityClassifier(epochs=3, fusion='gated')"
+
+
+def test_classifier_failed_fit_leaves_it_unfitted(labelled):
+    features, labels = labelled
+    model = models.ModalityClassifier()
+    with pytest.raises(DataError, match="two classes"):
+        model.fit(features, labels[labels == "news"])
+    with pytest.raises(NotFittedError):
+        model.predict(features)
+
+
 def test_classifier_unfitted_and_wrong_modalities_raise(labelled):
     features, labels = labelled
     with pytest.raises(NotFittedError):

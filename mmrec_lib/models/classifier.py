@@ -87,9 +87,9 @@ class ModalityClassifier(BaseEstimator):
                             f"e.g. {missing[:5].tolist()}")
         return features, ids, filled, mask
 
-    def _build(self, dims: list[int], num_classes: int):
+    def _build(self, modalities: list[str], dims: list[int], num_classes: int):
         inputs = [keras.Input(shape=(dim,), name=f"{name}_input")
-                  for name, dim in zip(self.modalities_, dims, strict=True)]
+                  for name, dim in zip(modalities, dims, strict=True)]
         mask = keras.Input(shape=(len(dims),), dtype="bool", name="modality_mask")
         fused = FUSIONS[self.fusion](self.embedding_dim, name=f"{self.fusion}_fusion")(
             inputs, modality_mask=mask)
@@ -105,32 +105,35 @@ class ModalityClassifier(BaseEstimator):
             raise ParameterError("labels must be a non-empty Series indexed by item id")
         if labels.isna().any():
             raise DataError(f"labels has {int(labels.isna().sum())} missing value(s)")
-        if hasattr(self, "modalities_"):  # refitting: accept a new set of modalities
-            del self.modalities_
+        # Refitting starts afresh (a new set of modalities is fine), and a fit that fails
+        # leaves the estimator unfitted rather than half-fitted.
+        for name in ("modalities_", "classes_", "network_", "history_"):
+            self.__dict__.pop(name, None)
         features, ids, filled, mask = self._arrays(item_features, labels.index.to_numpy())
-        self.modalities_ = list(features)
-        self.classes_, y = np.unique(labels.to_numpy(), return_inverse=True)
-        if len(self.classes_) < 2:
+        classes, y = np.unique(labels.to_numpy(), return_inverse=True)
+        if len(classes) < 2:
             raise DataError("labels must hold at least two classes")
         rng = np.random.default_rng(self.seed)
         validation = np.zeros(len(y), dtype=bool)
-        for label in range(len(self.classes_)):  # stratified validation share
+        for label in range(len(classes)):  # stratified validation share
             rows = rng.permutation(np.flatnonzero(y == label))
             validation[rows[: int(round(self.validation_fraction * len(rows)))]] = True
         if validation.all() or not validation.any():
             raise DataError(f"{len(y)} labelled items are too few for a validation share of "
                             f"{self.validation_fraction}")
         keras.utils.set_random_seed(self.seed)
-        self.network_ = self._build([x.shape[1] for x in filled], len(self.classes_))
-        self.network_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
-                              loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        network = self._build(list(features), [x.shape[1] for x in filled], len(classes))
+        network.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+                        loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         inputs = [*filled, mask]
-        self.history_ = loss_curves(self.network_.fit(
+        history = loss_curves(network.fit(
             [x[~validation] for x in inputs], y[~validation], epochs=self.epochs,
             batch_size=self.batch_size, verbose=0, shuffle=True,
             validation_data=([x[validation] for x in inputs], y[validation]),
             callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience,
                                                      restore_best_weights=True)]))
+        self.modalities_, self.classes_ = list(features), classes
+        self.network_, self.history_ = network, history
         return self
 
     def predict_proba(self, item_features: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
