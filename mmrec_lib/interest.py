@@ -81,9 +81,6 @@ class InterestModel(BaseEstimator):
     def fit(self, train: pd.DataFrame, item_vectors: pd.DataFrame | None = None):
         """Fit on ``train`` (user_id, item_id; repeated pairs are collapsed, the latest kept)."""
         self._check_params()
-        check_interactions(train)
-        if train.empty:
-            raise DataError("train has no rows")
         item_vectors = check_item_vectors(item_vectors)
         if self._needs_item_vectors and item_vectors is None:
             raise ParameterError(f"{type(self).__name__} needs item_vectors (a DataFrame indexed "
