@@ -42,17 +42,8 @@ from mmrec_lib.interactions import (
 )
 from mmrec_lib.utils import check_is_fitted
 
-__all__ = [
-    "InterestModel",
-    "PopularityModel",
-    "ContentProfileModel",
-    "ItemKNNModel",
-    "EASEModel",
-    "UserEASEModel",
-    "BPRMFModel",
-    "HybridModel",
-    "ScoreFunctionModel",
-]
+__all__ = ["InterestModel", "PopularityModel", "ContentProfileModel", "ItemKNNModel", "EASEModel",
+           "UserEASEModel", "BPRMFModel", "HybridModel", "ScoreFunctionModel"]
 
 
 def _check_number(name: str, value, *, low: float | None = None, positive: bool = False) -> float:
@@ -101,12 +92,10 @@ class InterestModel(BaseEstimator):
 
     def _fit_catalogue(self, train: pd.DataFrame, items: np.ndarray | None = None
                        ) -> pd.DataFrame:
-        """Fit the id encoders: users of ``train``, catalogue = its items plus ``items``.
+        """Check ``train``, fit the id encoders (catalogue = its items plus ``items``), deduplicate.
 
-        Sets ``user_encoder_``, ``item_encoder_``, ``user_ids_`` and ``item_ids_``
-        (sorted) and returns ``train`` with repeated pairs collapsed. Every model,
-        :class:`~mmrec_lib.models.MultimodalRecommender` included, builds its
-        catalogue here.
+        Sets ``user_encoder_``, ``item_encoder_``, ``user_ids_``, ``item_ids_`` (sorted); every
+        model, :class:`~mmrec_lib.models.MultimodalRecommender` included, builds its catalogue here.
         """
         check_interactions(train)
         if train.empty:
