@@ -239,6 +239,24 @@ def test_empty_item_features_raise(data):
         models.MultimodalRecommender().fit(data["train"], item_features={})
 
 
+def test_item_features_keyword_must_be_a_dict(data):
+    with pytest.raises(ParameterError, match="item_features must be a dict"):
+        models.MultimodalRecommender().fit(data["train"], item_features=data["features"]["text"])
+
+
+def test_constructor_item_features_must_be_a_dict(data):
+    with pytest.raises(ParameterError, match="MultimodalRecommender\\(item_features=...\\) must"):
+        models.MultimodalRecommender(item_features=data["features"]["text"]).fit(data["train"])
+
+
+def test_integer_item_ids_keep_their_dtype(data):
+    features = {name: frame.set_axis(range(NUM_ITEMS)) for name, frame in data["features"].items()}
+    train = data["train"].assign(item_id=data["train"]["item_id"].str[1:].astype(int))
+    model = models.MultimodalRecommender(fusion="concat", embedding_dim=4, epochs=1,
+                                         batch_size=64).fit(train, features)
+    assert model.item_ids_.dtype.kind == "i"
+
+
 # --------------------------------------------------------------------------- fit contract
 
 def _small(**options):

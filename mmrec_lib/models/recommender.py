@@ -190,7 +190,8 @@ class MultimodalRecommender(InterestModel):
         self._check_params()
         features, extra_items = self._resolve_features(item_vectors, item_features)
         features, catalogue = check_item_features(features)
-        train = self._fit_catalogue(train, np.concatenate([catalogue, extra_items]))
+        train = self._fit_catalogue(
+            train, catalogue if extra_items is None else np.concatenate([catalogue, extra_items]))
         unknown = np.setdiff1d(np.unique(train[ITEM_COL].to_numpy()), catalogue)
         if len(unknown):
             raise DataError(f"{len(unknown)} training item(s) have no features in any modality, "
@@ -253,8 +254,13 @@ class MultimodalRecommender(InterestModel):
         return (self.user_encoder_.transform(validation[USER_COL]),
                 self.item_encoder_.transform(validation[ITEM_COL]))
 
-    def _resolve_features(self, item_vectors, item_features) -> tuple[Mapping, np.ndarray]:
+    def _resolve_features(self, item_vectors, item_features) -> tuple[Mapping, np.ndarray | None]:
         """The modality features of :meth:`fit` and the extra catalogue items (see there)."""
+        for name, value in (("item_features", item_features),
+                            ("MultimodalRecommender(item_features=...)", self.item_features)):
+            if value is not None and not isinstance(value, Mapping):
+                raise ParameterError(f"{name} must be a dict {{modality: DataFrame indexed by "
+                                     f"item id}}, got {type(value).__name__}")
         if item_features is not None and isinstance(item_vectors, Mapping):
             raise ParameterError("pass the modality features once: either as item_vectors (a "
                                  "dict) or as item_features=, not both")
@@ -262,7 +268,7 @@ class MultimodalRecommender(InterestModel):
             raise ParameterError("item_vectors must be a dict {modality: DataFrame indexed by "
                                  "item id} or a DataFrame indexed by item id, got "
                                  f"{type(item_vectors).__name__}")
-        extra = np.asarray([], dtype=object)
+        extra = None
         for features in (item_features, item_vectors, self.item_features):
             if isinstance(features, Mapping):
                 break
