@@ -52,12 +52,8 @@ CEILINGS = {"category": ("category",), "energy+timbre": ("energy", "timbre"),
             "style": ("style",), "appeal": ("appeal",)}
 MODELS = ("id_mf", "text", "audio", "visual", "concat", "attention", "graph", "hybrid")
 
-#: Settings of the two-tower models, chosen on the validation rows of seed 0 (validation
-#: NDCG@10 of text / concat / hybrid, MiniClips generator 3): BPR 0.103 / 0.173 / 0.194,
-#: in-batch softmax with the log-q correction 0.137 / 0.215 / 0.225 (dot) and
-#: 0.181 / 0.215 / 0.222 (cosine): cosine for content models, dot for the hybrid.
-TWO_TOWER = {"embedding_dim": 32, "epochs": 40, "batch_size": 256, "learning_rate": 0.003,
-             "patience": 4, "loss": "softmax", "similarity": "cosine"}
+#: Settings of the two-tower models (how they were chosen: mmrec_lib.models.TWO_TOWER_SETTINGS).
+TWO_TOWER = models.two_tower_settings()
 
 
 def make_model(name: str, seed: int, epochs: int):

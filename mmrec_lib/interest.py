@@ -23,6 +23,13 @@ import pandas as pd
 from scipy import sparse
 from sklearn.base import BaseEstimator
 
+from mmrec_lib._validation import (
+    check_choice,
+    check_int,
+    check_item_vectors,
+    check_number,
+    check_seed,
+)
 from mmrec_lib.errors import DataError, ModelError, ParameterError
 from mmrec_lib.interactions import (
     ITEM_COL,
@@ -35,51 +42,19 @@ from mmrec_lib.interactions import (
 )
 from mmrec_lib.utils import check_is_fitted
 
-__all__ = [
-    "InterestModel",
-    "PopularityModel",
-    "ContentProfileModel",
-    "ItemKNNModel",
-    "EASEModel",
-    "UserEASEModel",
-    "BPRMFModel",
-    "HybridModel",
-    "ScoreFunctionModel",
-]
+__all__ = ["InterestModel", "PopularityModel", "ContentProfileModel", "ItemKNNModel", "EASEModel",
+           "UserEASEModel", "BPRMFModel", "HybridModel", "ScoreFunctionModel"]
 
 
 def _check_number(name: str, value, *, low: float | None = None, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ParameterError(f"{name}={value!r} must be a number")
-    if positive and not value > 0:
-        raise ParameterError(f"{name}={value!r} must be > 0")
-    if low is not None and value < low:
-        raise ParameterError(f"{name}={value!r} must be >= {low}")
-    return float(value)
+    # Kept for HybridModel (edited elsewhere); everything else calls mmrec_lib._validation.
+    if positive:
+        return check_number(name, value, low=0.0, low_inclusive=False)
+    return check_number(name, value, low=low)
 
 
-def _check_int(name: str, value, *, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ParameterError(f"{name}={value!r} must be an int >= {low}")
-    return int(value)
-
-
-def _check_item_vectors(item_vectors) -> pd.DataFrame | None:
-    if item_vectors is None:
-        return None
-    if not isinstance(item_vectors, pd.DataFrame):
-        raise ParameterError("item_vectors must be a DataFrame indexed by item id (one row per "
-                             f"item), got {type(item_vectors).__name__}")
-    if item_vectors.empty:
-        raise DataError("item_vectors is empty")
-    if not item_vectors.index.is_unique:
-        raise DataError("item_vectors has repeated item ids in its index")
-    values = item_vectors.to_numpy()
-    if values.dtype.kind not in "fiub":
-        raise DataError("item_vectors must hold numbers only")
-    if not np.isfinite(values.astype(np.float64)).all():
-        raise DataError("item_vectors contains NaN or infinite values")
-    return item_vectors
+def _check_positive(name: str, value) -> float:
+    return check_number(name, value, low=0.0, low_inclusive=False)
 
 
 class InterestModel(BaseEstimator):
@@ -97,21 +72,12 @@ class InterestModel(BaseEstimator):
     def fit(self, train: pd.DataFrame, item_vectors: pd.DataFrame | None = None):
         """Fit on ``train`` (user_id, item_id; repeated pairs are collapsed, the latest kept)."""
         self._check_params()
-        check_interactions(train)
-        if train.empty:
-            raise DataError("train has no rows")
-        item_vectors = _check_item_vectors(item_vectors)
+        item_vectors = check_item_vectors(item_vectors)
         if self._needs_item_vectors and item_vectors is None:
             raise ParameterError(f"{type(self).__name__} needs item_vectors (a DataFrame indexed "
                                  "by item id)")
-        train = deduplicate(train)
-        catalogue = train[ITEM_COL].to_numpy()
-        if item_vectors is not None:
-            catalogue = np.concatenate([catalogue, np.asarray(item_vectors.index)])
-        self.user_encoder_ = IdEncoder().fit(train[USER_COL])
-        self.item_encoder_ = IdEncoder().fit(catalogue)
-        self.user_ids_ = self.user_encoder_.classes_
-        self.item_ids_ = self.item_encoder_.classes_
+        train = self._fit_catalogue(
+            train, None if item_vectors is None else np.asarray(item_vectors.index))
         self.train_matrix_, _, _ = build_user_item_matrix(
             train, user_encoder=self.user_encoder_, item_encoder=self.item_encoder_)
         vectors = None
@@ -123,6 +89,26 @@ class InterestModel(BaseEstimator):
             vectors = item_vectors.loc[self.item_ids_].to_numpy(dtype=np.float32)
         self._fit(self.train_matrix_, vectors, train)
         return self
+
+    def _fit_catalogue(self, train: pd.DataFrame, items: np.ndarray | None = None
+                       ) -> pd.DataFrame:
+        """Check ``train``, fit the id encoders (catalogue = its items plus ``items``), deduplicate.
+
+        Sets ``user_encoder_``, ``item_encoder_``, ``user_ids_``, ``item_ids_`` (sorted); every
+        model, :class:`~mmrec_lib.models.MultimodalRecommender` included, builds its catalogue here.
+        """
+        check_interactions(train)
+        if train.empty:
+            raise DataError("train has no rows")
+        train = deduplicate(train)
+        catalogue = train[ITEM_COL].to_numpy()
+        if items is not None:
+            catalogue = np.concatenate([catalogue, np.asarray(items)])
+        self.user_encoder_ = IdEncoder().fit(train[USER_COL])
+        self.item_encoder_ = IdEncoder().fit(catalogue)
+        self.user_ids_ = self.user_encoder_.classes_
+        self.item_ids_ = self.item_encoder_.classes_
+        return train
 
     def _check_params(self) -> None:  # overridden where there are parameters
         return None
@@ -159,7 +145,7 @@ class InterestModel(BaseEstimator):
         exclude = None
         if exclude_seen:
             exclude = self.train_matrix_[self.user_encoder_.transform(user_ids)]
-        k = _check_int("k", k)
+        k = check_int("k", k)
         if k > scores.shape[1]:
             raise ParameterError(f"k={k} must be in [1, {scores.shape[1]}]")
         indices, values = top_k(scores, k, exclude=exclude, return_scores=True)
@@ -261,11 +247,10 @@ class ContentProfileModel(InterestModel):
         self.metric = metric
 
     def _check_params(self):
-        if self.metric not in ("cosine", "dot"):
-            raise ParameterError(f"metric={self.metric!r} must be 'cosine' or 'dot'")
+        check_choice("metric", self.metric, ("cosine", "dot"))
         if self.half_life is not None:
-            _check_number("half_life", self.half_life, positive=True)
-        _check_number("negative_weight", self.negative_weight, low=0.0)
+            _check_positive("half_life", self.half_life)
+        check_number("negative_weight", self.negative_weight, low=0.0)
 
     def fit(self, train: pd.DataFrame, item_vectors: pd.DataFrame | None = None):
         """Fit on ``train``; ``item_vectors`` is required."""
@@ -275,9 +260,32 @@ class ContentProfileModel(InterestModel):
                 columns.append(column)
         if self.half_life is not None:
             columns.append(TIMESTAMP_COL)
+        self._check_params()
         check_interactions(train, columns=columns)
+        self._check_weight_columns(train)
         self._train_frame = train
         return super().fit(train, item_vectors)
+
+    def _check_weight_columns(self, train: pd.DataFrame) -> None:
+        """Refuse non-numeric or missing weights and non-boolean negative flags, naming the column."""
+        if self.weight_col is not None:
+            column = train[self.weight_col]
+            if not pd.api.types.is_numeric_dtype(column):
+                raise DataError(f"weight_col {self.weight_col!r} must hold numbers, got dtype "
+                                f"{column.dtype}")
+            bad = ~np.isfinite(column.to_numpy(dtype=np.float64))
+            if bad.any():
+                raise DataError(f"weight_col {self.weight_col!r} has {int(bad.sum())} NaN or "
+                                "infinite value(s)")
+        if self.negative_col is not None:
+            column = train[self.negative_col]
+            if column.isna().any():
+                raise DataError(f"negative_col {self.negative_col!r} has "
+                                f"{int(column.isna().sum())} missing value(s)")
+            if not (pd.api.types.is_bool_dtype(column)
+                    or (pd.api.types.is_numeric_dtype(column) and column.isin([0, 1]).all())):
+                raise DataError(f"negative_col {self.negative_col!r} must hold booleans "
+                                f"(or 0/1), got dtype {column.dtype}")
 
     def _interaction_weights(self, train: pd.DataFrame) -> np.ndarray:
         weights = np.ones(len(train))
@@ -330,8 +338,8 @@ class ItemKNNModel(InterestModel):
         self.shrink = shrink
 
     def _check_params(self):
-        _check_int("num_neighbors", self.num_neighbors)
-        _check_number("shrink", self.shrink, low=0.0)
+        check_int("num_neighbors", self.num_neighbors)
+        check_number("shrink", self.shrink, low=0.0)
 
     def _fit(self, X, vectors, train):
         counts = np.asarray(X.power(2).sum(axis=0)).ravel()
@@ -389,9 +397,9 @@ class EASEModel(InterestModel):
         self.user_degree_exponent = user_degree_exponent
 
     def _check_params(self):
-        _check_number("l2", self.l2, positive=True)
-        _check_number("popularity_exponent", self.popularity_exponent)
-        _check_number("user_degree_exponent", self.user_degree_exponent, low=0.0)
+        _check_positive("l2", self.l2)
+        check_number("popularity_exponent", self.popularity_exponent)
+        check_number("user_degree_exponent", self.user_degree_exponent, low=0.0)
 
     def _fit(self, X, vectors, train):
         X = X.astype(np.float64)
@@ -435,7 +443,7 @@ class UserEASEModel(InterestModel):
         self.l2 = l2
 
     def _check_params(self):
-        _check_number("l2", self.l2, positive=True)
+        _check_positive("l2", self.l2)
 
     def _fit(self, X, vectors, train):
         if X.shape[0] > 20_000:
@@ -485,84 +493,42 @@ class BPRMFModel(InterestModel):
         self.seed = seed
 
     def _check_params(self):
-        _check_int("embedding_dim", self.embedding_dim)
-        _check_int("epochs", self.epochs)
-        _check_int("batch_size", self.batch_size)
-        _check_number("learning_rate", self.learning_rate, positive=True)
-        _check_number("l2", self.l2, low=0.0)
-        _check_int("seed", self.seed, low=0)
+        check_int("embedding_dim", self.embedding_dim)
+        check_int("epochs", self.epochs)
+        check_int("batch_size", self.batch_size)
+        _check_positive("learning_rate", self.learning_rate)
+        check_number("l2", self.l2, low=0.0)
+        check_seed(self.seed)
 
     def _fit(self, X, vectors, train):
-        from mmrec_lib._env import import_tensorflow
+        # Lazy: the two-tower code imports TensorFlow, which `import mmrec_lib.interest` must not.
+        from mmrec_lib.models.two_tower import (
+            bpr_dataset,
+            bpr_loss,
+            build_mf_network,
+            keras,
+            loss_curves,
+        )
 
-        tf = import_tensorflow()
-        keras = tf.keras
         keras.utils.set_random_seed(self.seed)
         num_users, num_items = X.shape
         coo = X.tocoo()
         users = coo.row.astype(np.int32)
         items = coo.col.astype(np.int32)
-
-        dataset = tf.data.Dataset.from_tensor_slices((users, items))
-        dataset = dataset.shuffle(len(users), seed=self.seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(self.batch_size)
-
         # Negatives come from the items with interactions: a catalogue item nobody
         # has seen (a cold item) keeps its initial vector instead of being pushed down.
-        pool = tf.constant(np.unique(items), dtype=tf.int32)
-
-        def add_negatives(user, positive):
-            draw = tf.random.uniform(tf.shape(user), 0, tf.shape(pool)[0], dtype=tf.int32)
-            return (user, positive, tf.gather(pool, draw)), tf.zeros(tf.shape(user))
-
-        dataset = dataset.map(add_negatives).prefetch(2)
-        model = _build_bpr_network(keras, num_users, num_items, self.embedding_dim, self.l2,
-                                   self.seed)
-        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=_bpr_loss(tf))
-        history = model.fit(dataset, epochs=self.epochs, verbose=0)
-        self.history_ = {key: [float(v) for v in values]
-                         for key, values in history.history.items()}
+        dataset = bpr_dataset(users, items, np.unique(items), batch_size=self.batch_size,
+                              seed=self.seed, negatives="global")
+        model = build_mf_network(num_users, num_items, embedding_dim=self.embedding_dim,
+                                 l2=self.l2, seed=self.seed)
+        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=bpr_loss)
+        self.history_ = loss_curves(model.fit(dataset, epochs=self.epochs, verbose=0))
         self.user_factors_ = model.get_layer("user_embedding").get_weights()[0]
         self.item_factors_ = model.get_layer("item_embedding").get_weights()[0]
         self.item_bias_ = model.get_layer("item_bias").get_weights()[0].ravel()
 
     def _score(self, user_index):
         return self.user_factors_[user_index] @ self.item_factors_.T + self.item_bias_[None, :]
-
-
-def _bpr_loss(tf):
-    def loss(_, difference):
-        # -log sigmoid(x) = softplus(-x), numerically stable.
-        return tf.reduce_mean(tf.nn.softplus(-difference))
-
-    return loss
-
-
-def _build_bpr_network(keras, num_users, num_items, embedding_dim, l2, seed):
-    """Functional Keras model: (user, positive, negative) -> s_ui - s_uj."""
-    initializer = keras.initializers.RandomNormal(stddev=0.01, seed=seed)
-    regularizer = keras.regularizers.l2(l2) if l2 else None
-    user = keras.Input(shape=(), dtype="int32", name="user")
-    positive = keras.Input(shape=(), dtype="int32", name="positive")
-    negative = keras.Input(shape=(), dtype="int32", name="negative")
-    user_embedding = keras.layers.Embedding(num_users, embedding_dim, name="user_embedding",
-                                            embeddings_initializer=initializer,
-                                            embeddings_regularizer=regularizer)
-    item_embedding = keras.layers.Embedding(num_items, embedding_dim, name="item_embedding",
-                                            embeddings_initializer=initializer,
-                                            embeddings_regularizer=regularizer)
-    item_bias = keras.layers.Embedding(num_items, 1, name="item_bias",
-                                       embeddings_initializer="zeros")
-    user_vector = user_embedding(user)
-
-    def item_score(item):
-        dot = keras.layers.Dot(axes=1)([user_vector, item_embedding(item)])
-        return keras.layers.Add()([dot, item_bias(item)])
-
-    difference = keras.layers.Subtract(name="difference")([item_score(positive),
-                                                          item_score(negative)])
-    difference = keras.layers.Reshape(())(difference)
-    return keras.Model([user, positive, negative], difference, name="bpr_mf")
 
 
 class HybridModel(InterestModel):

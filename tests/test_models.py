@@ -218,9 +218,93 @@ def test_bad_parameters_raise(options, match, data):
         models.MultimodalRecommender(**options).fit(data["train"], data["features"])
 
 
-def test_features_must_be_a_dict(data):
+def test_features_must_be_a_dict_or_a_frame(data):
+    with pytest.raises(ParameterError, match="item_vectors"):
+        models.MultimodalRecommender().fit(data["train"], [data["features"]["text"]])
+
+
+def test_fit_without_any_features_raises(data):
+    with pytest.raises(ParameterError, match="needs modality features"):
+        models.MultimodalRecommender().fit(data["train"])
+
+
+def test_features_given_twice_raise(data):
+    with pytest.raises(ParameterError, match="once"):
+        models.MultimodalRecommender().fit(data["train"], data["features"],
+                                           item_features=data["features"])
+
+
+def test_empty_item_features_raise(data):
     with pytest.raises(ParameterError, match="item_features"):
-        models.MultimodalRecommender().fit(data["train"], data["features"]["text"])
+        models.MultimodalRecommender().fit(data["train"], item_features={})
+
+
+def test_item_features_keyword_must_be_a_dict(data):
+    with pytest.raises(ParameterError, match="item_features must be a dict"):
+        models.MultimodalRecommender().fit(data["train"], item_features=data["features"]["text"])
+
+
+def test_constructor_item_features_must_be_a_dict(data):
+    with pytest.raises(ParameterError, match="MultimodalRecommender\\(item_features=...\\) must"):
+        models.MultimodalRecommender(item_features=data["features"]["text"]).fit(data["train"])
+
+
+def test_integer_item_ids_keep_their_dtype(data):
+    features = {name: frame.set_axis(range(NUM_ITEMS)) for name, frame in data["features"].items()}
+    train = data["train"].assign(item_id=data["train"]["item_id"].str[1:].astype(int))
+    model = models.MultimodalRecommender(fusion="concat", embedding_dim=4, epochs=1,
+                                         batch_size=64).fit(train, features)
+    assert model.item_ids_.dtype.kind == "i"
+
+
+# --------------------------------------------------------------------------- fit contract
+
+def _small(**options):
+    return models.MultimodalRecommender(fusion="concat", embedding_dim=4, epochs=2,
+                                        batch_size=64, seed=3, **options)
+
+
+def test_features_keyword_and_constructor_equal_positional_dict(data):
+    expected = _small().fit(data["train"], data["features"]).score(["u002"])
+    by_keyword = _small().fit(data["train"], item_features=data["features"])
+    by_constructor = _small(item_features=data["features"]).fit(data["train"])
+    np.testing.assert_array_equal(by_keyword.score(["u002"]), expected)
+    np.testing.assert_array_equal(by_constructor.score(["u002"]), expected)
+    assert by_constructor.modalities_ == ["text", "audio"]
+
+
+def test_fit_argument_wins_over_constructor_features(data):
+    model = _small(item_features={"audio": data["features"]["audio"]})
+    model.fit(data["train"], item_features={"text": data["features"]["text"]})
+    assert model.modalities_ == ["text"]
+
+
+def test_a_frame_alone_is_one_modality(data):
+    model = _small().fit(data["train"], data["features"]["text"])
+    assert model.modalities_ == ["item_vectors"]
+    assert model.score(["u000"]).shape == (1, NUM_ITEMS)
+
+
+def test_a_frame_next_to_features_extends_the_catalogue(data):
+    extra = pd.DataFrame({"x": [0.0, 1.0]}, index=["j000", "j001"])
+    model = _small(item_features=data["features"]).fit(data["train"], extra)
+    assert model.modalities_ == ["text", "audio"]
+    assert list(model.item_ids_[-2:]) == ["j000", "j001"]
+    assert np.isfinite(model.score(["u000"])).all()
+
+
+def test_member_of_a_hybrid_model(data):
+    from mmrec_lib import interest
+
+    vectors = data["features"]["text"]
+    hybrid = interest.HybridModel([interest.EASEModel(l2=10.0),
+                                   _small(item_features=data["features"])])
+    hybrid.fit(data["train"], vectors)
+    scores = hybrid.score(["u000", "u001"])
+    assert scores.shape == (2, NUM_ITEMS)
+    assert np.isfinite(scores).all()
+    assert isinstance(hybrid.models_[1], models.MultimodalRecommender)
+    np.testing.assert_array_equal(hybrid.models_[1].item_ids_, hybrid.item_ids_)
 
 
 def test_training_item_without_features_raises(data):
@@ -387,6 +471,25 @@ def test_classifier_bad_labels_raise(labelled):
         models.ModalityClassifier().fit(features, labels[labels == "news"])
     with pytest.raises(ParameterError, match="Series"):
         models.ModalityClassifier().fit(features, labels.to_numpy())
+
+
+def test_classifier_is_a_scikit_learn_estimator():
+    from sklearn.base import clone
+
+    model = models.ModalityClassifier(epochs=3, fusion="gated")
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    assert copy.get_params()["epochs"] == 3
+    assert repr(model) == "ModalityClassifier(epochs=3, fusion='gated')"
+
+
+def test_classifier_failed_fit_leaves_it_unfitted(labelled):
+    features, labels = labelled
+    model = models.ModalityClassifier()
+    with pytest.raises(DataError, match="two classes"):
+        model.fit(features, labels[labels == "news"])
+    with pytest.raises(NotFittedError):
+        model.predict(features)
 
 
 def test_classifier_unfitted_and_wrong_modalities_raise(labelled):
