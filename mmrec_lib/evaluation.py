@@ -8,10 +8,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from mmrec_lib import metrics as _metrics
 from mmrec_lib._validation import check_choice, check_int, check_number, check_seed
 from mmrec_lib.errors import DataError, ParameterError
 from mmrec_lib.interactions import ITEM_COL, USER_COL, check_interactions
+from mmrec_lib.metrics import ranking as _metrics
 from mmrec_lib.splits import Split
 from mmrec_lib.utils import check_is_fitted
 
