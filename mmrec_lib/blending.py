@@ -18,7 +18,7 @@ __all__ = ["simplex_grid", "tune_weights"]
 def simplex_grid(num_models: int, *, step: float = 0.1) -> list[np.ndarray]:
     """Every weight vector of ``num_models`` non-negative multiples of ``step`` summing to 1.
 
-    The vectors that give one model all the weight come first (so that, among
+    The vectors that give one model all the weight come first, in model order (so that, among
     equally good blends, the search keeps a single model).
 
     Returns
@@ -33,7 +33,7 @@ def simplex_grid(num_models: int, *, step: float = 0.1) -> list[np.ndarray]:
     grid = [np.array(point, dtype=np.float64) / num_steps
             for point in product(range(num_steps + 1), repeat=num_models)
             if sum(point) == num_steps]
-    grid.sort(key=lambda weights: -weights.max())
+    grid.sort(key=lambda weights: (-weights.max(), int(np.argmax(weights))))
     return grid
 
 
