@@ -137,7 +137,7 @@ def top_k(
     exclude=None,
     return_scores: bool = False,
     tie_break: Literal["index", "random"] = "index",
-    seed: int | np.random.Generator | None = None,
+    seed: int | np.random.Generator = 0,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The seed's R = argmax_i S_i generalised to the K best items of each row.
 
@@ -164,7 +164,7 @@ def top_k(
         Also return the scores of the chosen items.
     tie_break : {"index", "random"}
         How equal scores are ordered: lower item index first, or at random.
-    seed : int or numpy Generator, optional
+    seed : int >= 0 or numpy Generator
         Source of the random order for ``tie_break="random"`` (ignored otherwise).
 
     Returns
@@ -191,7 +191,7 @@ def top_k(
     if tie_break not in ("index", "random"):
         raise ParameterError(f"tie_break={tie_break!r} must be 'index' or 'random'")
     if tie_break == "random" and not isinstance(seed, np.random.Generator):
-        seed = None if seed is None else check_seed(seed)
+        seed = check_seed(seed)
     k = int(k)
     mask = _exclude_mask(exclude, array.shape)
     if array.dtype.kind != "f":

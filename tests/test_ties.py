@@ -134,3 +134,9 @@ def test_evaluate_popularity_on_cold_items_is_exactly_random():
                           candidates=cold)["value"].iloc[0]
               for model in (popularity, constant_model())]
     assert values[0] == values[1]
+
+
+def test_top_k_random_ties_default_to_a_fixed_seed():
+    scores = np.zeros((5, 12))
+    np.testing.assert_array_equal(similarity.top_k(scores, 4, tie_break="random"),
+                                  similarity.top_k(scores, 4, tie_break="random", seed=0))
