@@ -19,7 +19,7 @@ __all__ = ["evaluate", "recommend_for_evaluation", "METRICS", "DEFAULT_METRICS"]
 
 #: Every metric name :func:`evaluate` understands.
 METRICS = ("precision", "recall", "ndcg", "map", "map_relevant", "hit_rate", "mrr", "auc",
-           "coverage", "novelty", "diversity", "arp", "gini")
+           "coverage", "novelty", "diversity", "arp", "gini", "tied")
 #: What :func:`evaluate` reports when ``metrics`` is not given.
 DEFAULT_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr", "coverage",
                    "novelty", "gini")
@@ -62,6 +62,8 @@ def recommend_for_evaluation(
     user_block: int = 512,
     with_auc: bool = False,
     candidates: Sequence | None = None,
+    tie_break: Literal["random", "index"] = "random",
+    seed: int = 0,
 ) -> dict:
     """Score the evaluated users in blocks and keep their top-``k`` lists.
 
@@ -73,12 +75,20 @@ def recommend_for_evaluation(
     those item ids can (e.g. the cold items, to rank new releases among
     themselves); target rows of other items are dropped.
 
+    Equal scores are ordered at random (``tie_break="random"``, one random
+    permutation per user drawn from ``seed``; the same seed gives the same
+    lists), so a model that cannot tell items apart is measured as random,
+    not as the catalogue order. A recommended slot is *tied* when another
+    allowed item has exactly the same score: the tie, not the model, decided
+    what fills it.
+
     Returns
     -------
     dict with ``users`` (ids, shape (n,)), ``indices`` (int64 (n, k), catalogue
     indices, -1 where fewer than k items were allowed), ``hits`` (bool (n, k)),
     ``num_relevant`` (int (n,)), ``auc`` (float (n,) or None), ``train_items``
-    (item id of every training row), ``catalogue`` (model.item_ids_).
+    (item id of every training row), ``catalogue`` (model.item_ids_),
+    ``tied`` (bool (n, k): the slot's score is shared with another allowed item).
     """
     from mmrec_lib.interactions import IdEncoder, build_user_item_matrix
     from mmrec_lib.similarity import top_k
@@ -126,6 +136,8 @@ def recommend_for_evaluation(
 
     indices = np.full((len(users), k), -1, dtype=np.int64)
     hits = np.zeros((len(users), k), dtype=bool)
+    tied = np.zeros((len(users), k), dtype=bool)
+    rng = np.random.default_rng(check_seed(seed))
     auc_values = np.full(len(users), np.nan) if with_auc else None
     for start in range(0, len(users), user_block):
         stop = min(start + user_block, len(users))
@@ -136,8 +148,10 @@ def recommend_for_evaluation(
         if allowed is not None:
             scores = np.where(allowed[None, :], scores, -np.inf)
         exclude = seen_matrix[start:stop] if remove_seen else None
-        block_indices, block_scores = top_k(scores, k, exclude=exclude, return_scores=True)
+        block_indices, block_scores = top_k(scores, k, exclude=exclude, return_scores=True,
+                                            tie_break=tie_break, seed=rng)
         block_indices = np.where(np.isfinite(block_scores), block_indices, -1)
+        tied[start:stop] = _tied_slots(scores, block_scores, exclude)
         relevant_block = relevant_matrix[start:stop].toarray() != 0
         safe = np.maximum(block_indices, 0)
         hits[start:stop] = np.take_along_axis(relevant_block, safe, axis=1) & (block_indices >= 0)
@@ -150,7 +164,17 @@ def recommend_for_evaluation(
                                                        exclude=exclude_dense, per_user=True)
     return {"users": users, "indices": indices, "hits": hits, "num_relevant": num_relevant,
             "auc": auc_values, "train_items": split.train[ITEM_COL].to_numpy(),
-            "catalogue": np.asarray(model.item_ids_)}
+            "catalogue": np.asarray(model.item_ids_), "tied": tied}
+
+
+def _tied_slots(scores: np.ndarray, top_scores: np.ndarray, exclude) -> np.ndarray:
+    """bool (n, k): the slot's score is finite and held by more than one allowed item."""
+    allowed = np.asarray(scores, dtype=np.float64)
+    if exclude is not None:
+        allowed = np.where(exclude.toarray() != 0, -np.inf, allowed)
+    counts = np.stack([(allowed == top_scores[:, [slot]]).sum(axis=1)
+                       for slot in range(top_scores.shape[1])], axis=1)
+    return np.isfinite(top_scores) & (counts > 1)
 
 
 def evaluate(
@@ -168,6 +192,7 @@ def evaluate(
     name: str | None = None,
     user_block: int = 512,
     candidates: Sequence | None = None,
+    tie_break: Literal["random", "index"] = "random",
 ) -> pd.DataFrame:
     """Score, remove seen items, rank, and measure: one tidy row per metric.
 
@@ -196,21 +221,28 @@ def evaluate(
         items / distinct training items; ``novelty`` = mean -log2 popularity share;
         ``diversity`` = intra-list diversity (needs ``item_vectors``);
         ``arp`` = average recommended popularity; ``gini`` = Gini index of
-        exposure over the training items; ``auc`` = mean per-user AUC.
+        exposure over the training items; ``auc`` = mean per-user AUC;
+        ``tied`` = share of a user's recommended slots decided by a tie.
     on : {"test", "validation"}
     remove_seen : bool
         Set False only to show what goes wrong without it.
     item_vectors : DataFrame indexed by item id, for ``diversity``.
-    n_bootstrap, confidence, seed : bootstrap settings.
+    n_bootstrap, confidence, seed : bootstrap settings; ``seed`` also orders ties.
     name : label for the ``model`` column (default: the class name).
     candidates : item ids, optional
         Rank only these items (and keep only target rows about them): e.g.
         ``candidates=cold_items`` measures how well new releases are ordered
         among themselves, the cold-start protocol of chapter 08.
+    tie_break : {"random", "index"}
+        Equal scores are ordered at random from ``seed`` (default, fair), or
+        lower catalogue index first (the order of :func:`top_k`'s default),
+        which hands a model with constant scores the head of the catalogue.
 
     Returns
     -------
     DataFrame with columns ``model, metric, k, value, ci_low, ci_high, n_users``.
+    ``table.attrs["tied_slots"]`` is the number of recommended slots decided by
+    a tie (``table.attrs["slots"]`` the number of recommended slots).
     """
     if isinstance(metrics, str):
         metrics = (metrics,)
@@ -226,7 +258,7 @@ def evaluate(
     check_seed(seed)
     result = recommend_for_evaluation(model, split, k, on=on, remove_seen=remove_seen,
                                       user_block=user_block, with_auc="auc" in metrics,
-                                      candidates=candidates)
+                                      candidates=candidates, tie_break=tie_break, seed=seed)
     hits, num_relevant = result["hits"], result["num_relevant"]
     indices, catalogue = result["indices"], result["catalogue"]
     lists = [catalogue[row[row >= 0]] for row in indices]
@@ -242,6 +274,9 @@ def evaluate(
             per_user[metric] = _metrics.novelty(lists, train_items, per_user=True)
         elif metric == "diversity":
             per_user[metric] = _metrics.intra_list_diversity(lists, item_vectors, per_user=True)
+        elif metric == "tied":
+            per_user[metric] = (result["tied"].sum(axis=1)
+                                / np.maximum((indices >= 0).sum(axis=1), 1))
         elif metric == "arp":
             per_user[metric] = _metrics.average_recommended_popularity(lists, train_items,
                                                                        per_user=True)
@@ -288,5 +323,8 @@ def evaluate(
         rows.append({"model": name or type(model).__name__, "metric": label, "k": k,
                      "value": value, "ci_low": float(low), "ci_high": float(high),
                      "n_users": num_users})
-    return pd.DataFrame(rows, columns=["model", "metric", "k", "value", "ci_low", "ci_high",
-                                       "n_users"])
+    table = pd.DataFrame(rows, columns=["model", "metric", "k", "value", "ci_low", "ci_high",
+                                        "n_users"])
+    table.attrs["tied_slots"] = int(result["tied"].sum())
+    table.attrs["slots"] = int((indices >= 0).sum())
+    return table

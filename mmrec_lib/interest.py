@@ -30,7 +30,7 @@ from mmrec_lib._validation import (
     check_number,
     check_seed,
 )
-from mmrec_lib.errors import DataError, ModelError, ParameterError
+from mmrec_lib.errors import DataError, ParameterError
 from mmrec_lib.interactions import (
     ITEM_COL,
     TIMESTAMP_COL,
@@ -42,15 +42,9 @@ from mmrec_lib.interactions import (
 )
 from mmrec_lib.utils import check_is_fitted
 
-__all__ = ["InterestModel", "PopularityModel", "ContentProfileModel", "ItemKNNModel", "EASEModel",
-           "UserEASEModel", "BPRMFModel", "HybridModel", "ScoreFunctionModel"]
-
-
-def _check_number(name: str, value, *, low: float | None = None, positive: bool = False) -> float:
-    # Kept for HybridModel (edited elsewhere); everything else calls mmrec_lib._validation.
-    if positive:
-        return check_number(name, value, low=0.0, low_inclusive=False)
-    return check_number(name, value, low=low)
+# HybridModel is defined in mmrec_lib.blending and served by __getattr__ at the end of this file.
+__all__ = ["InterestModel", "PopularityModel", "ContentProfileModel", "ItemKNNModel",  # noqa: F822
+           "EASEModel", "UserEASEModel", "BPRMFModel", "HybridModel", "ScoreFunctionModel"]
 
 
 def _check_positive(name: str, value) -> float:
@@ -531,70 +525,11 @@ class BPRMFModel(InterestModel):
         return self.user_factors_[user_index] @ self.item_factors_.T + self.item_bias_[None, :]
 
 
-class HybridModel(InterestModel):
-    """Weighted mix of other models' scores, each standardised per user first.
+def __getattr__(name: str):
+    # HybridModel lives with the weight search that tunes it (mmrec_lib.blending), which builds on
+    # InterestModel; it is looked up here on first use so that both import paths work.
+    if name == "HybridModel":
+        from mmrec_lib.blending import HybridModel
 
-    Introduced in chapter 05. ``score = sum_m weight_m * z_m`` where ``z_m`` is
-    model ``m``'s score row minus its mean, divided by its standard deviation
-    (``normalize="zscore"``), or rescaled to [0, 1] (``"minmax"``). Typical use:
-    a collaborative model plus a content profile, so cold items still get a
-    content score. The base models are fitted by ``fit`` (on clones).
-
-    Parameters
-    ----------
-    models : sequence of InterestModel
-    weights : sequence of float, optional (default: equal weights)
-    normalize : {"zscore", "minmax"}
-    """
-
-    def __init__(self, models: Sequence[InterestModel] = (), *,
-                 weights: Sequence[float] | None = None,
-                 normalize: Literal["zscore", "minmax"] = "zscore"):
-        self.models = models
-        self.weights = weights
-        self.normalize = normalize
-
-    def _check_params(self):
-        if not self.models:
-            raise ParameterError("models must name at least one InterestModel")
-        for model in self.models:
-            if not isinstance(model, InterestModel):
-                raise ParameterError(f"{model!r} is not an InterestModel")
-        if self.weights is not None:
-            if len(self.weights) != len(self.models):
-                raise ParameterError(f"weights has {len(self.weights)} entries for "
-                                     f"{len(self.models)} models")
-            for weight in self.weights:
-                _check_number("weight", weight)
-        if self.normalize not in ("zscore", "minmax"):
-            raise ParameterError(f"normalize={self.normalize!r} must be 'zscore' or 'minmax'")
-
-    def fit(self, train: pd.DataFrame, item_vectors: pd.DataFrame | None = None):
-        """Fit every base model (clones) on the same data, then this model."""
-        from sklearn.base import clone
-
-        self._check_params()
-        self.models_ = [clone(model).fit(train, item_vectors) for model in self.models]
-        return super().fit(train, item_vectors)
-
-    def _fit(self, X, vectors, train):
-        for model in self.models_:
-            if not np.array_equal(model.item_ids_, self.item_ids_):
-                raise ModelError(f"{type(model).__name__} ended with a different item catalogue")
-
-    def _score(self, user_index):
-        user_ids = self.user_ids_[user_index]
-        weights = np.ones(len(self.models_)) if self.weights is None else np.asarray(self.weights)
-        total = np.zeros((len(user_index), len(self.item_ids_)), dtype=np.float64)
-        for weight, model in zip(weights, self.models_, strict=True):
-            scores = model.score(user_ids).astype(np.float64)
-            if self.normalize == "zscore":
-                spread = scores.std(axis=1, keepdims=True)
-                scores = (scores - scores.mean(axis=1, keepdims=True)) / np.maximum(spread, 1e-12)
-            else:
-                low = scores.min(axis=1, keepdims=True)
-                span = scores.max(axis=1, keepdims=True) - low
-                scores = (scores - low) / np.maximum(span, 1e-12)
-            total += weight * scores
-        return total
-
+        return HybridModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 from scipy import sparse
 
-from mmrec_lib._validation import check_choice, check_int, check_matrix, check_number
+from mmrec_lib._validation import check_choice, check_int, check_matrix, check_number, check_seed
 from mmrec_lib.errors import DataError, ParameterError
 
 __all__ = [
@@ -130,13 +130,19 @@ def top_k(
     *,
     exclude=None,
     return_scores: bool = False,
+    tie_break: Literal["index", "random"] = "index",
+    seed: int | np.random.Generator = 0,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The seed's R = argmax_i S_i generalised to the K best items of each row.
 
     Introduced in chapter 05. Uses ``np.argpartition`` (linear time per row)
     and then sorts only the K winners. Ties are broken deterministically: among
     equal scores the lower item index ranks first, exactly as a stable sort of
-    ``-scores`` would.
+    ``-scores`` would (``tie_break="index"``). With ``tie_break="random"`` tied
+    items are ordered by a random permutation of each row drawn from ``seed``,
+    so the catalogue order (often: oldest first) cannot leak into a ranking of
+    items a model cannot tell apart; the same seed gives the same lists
+    (chapter 06, "Fair ties").
 
     Parameters
     ----------
@@ -150,6 +156,10 @@ def top_k(
         the returned scores for ``-inf``).
     return_scores : bool
         Also return the scores of the chosen items.
+    tie_break : {"index", "random"}
+        How equal scores are ordered: lower item index first, or at random.
+    seed : int >= 0 or numpy Generator
+        Source of the random order for ``tie_break="random"`` (ignored otherwise).
 
     Returns
     -------
@@ -171,13 +181,23 @@ def top_k(
     check_int("k", k, high=array.shape[1])
     if array.dtype.kind == "f" and np.isnan(array).any():
         raise DataError("scores contain NaN; a model produced an invalid score")
+    check_choice("tie_break", tie_break, ("index", "random"))
+    if tie_break == "random" and not isinstance(seed, np.random.Generator):
+        seed = check_seed(seed)
     k = int(k)
     mask = _exclude_mask(exclude, array.shape)
     if array.dtype.kind != "f":
         array = array.astype(np.float64)
     if mask is not None:
         array = np.where(mask, -np.inf, array)
-    indices, values = _top_k_rows(array, k)
+    if tie_break == "random":
+        # Rank a randomly permuted copy of each row (ties go to the lower
+        # permuted position, i.e. a random one), then map back to item indices.
+        permutation = np.argsort(np.random.default_rng(seed).random(array.shape), axis=1)
+        indices, values = _top_k_rows(np.take_along_axis(array, permutation, axis=1), k)
+        indices = np.take_along_axis(permutation, indices, axis=1).astype(np.int64)
+    else:
+        indices, values = _top_k_rows(array, k)
     if one_row:
         indices, values = indices[0], values[0]
     return (indices, values) if return_scores else indices
