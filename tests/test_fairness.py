@@ -132,9 +132,13 @@ def test_exposure_relevance_gap_hand_computed():
 def test_serendipity_hand_computed():
     vectors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     # Item 1: (1 - cos(1, 0)) * 1 = 1; item 2 is not relevant: 0. Mean 0.5.
-    assert fairness.serendipity([[1, 2]], [[0]], [{1}], vectors) == pytest.approx(0.5)
-    values = fairness.serendipity([[1, 2], [0]], [[0], []], [{1}, {0}], vectors, per_user=True)
+    assert fairness.serendipity([[1, 2]], [[0]], vectors, relevant=[{1}]) == pytest.approx(0.5)
+    values = fairness.serendipity([[1, 2], [0]], [[0], []], vectors, relevant=[{1}, {0}],
+                                  per_user=True)
     assert values[0] == pytest.approx(0.5) and np.isnan(values[1])
+    # Without relevance (Recommenders' default): unexpectedness alone, (1 + 1 - cos 45) / 2.
+    assert fairness.serendipity([[1, 2]], [[0]], vectors) == pytest.approx(
+        (1 + 1 - np.sqrt(0.5)) / 2)
 
 
 def test_user_group_gap_light_vs_heavy():
@@ -222,8 +226,16 @@ def test_negative_relevance():
 
 
 def test_serendipity_misaligned_users():
-    with pytest.raises(ParameterError, match="one entry per user"):
-        fairness.serendipity([[0]], [[1], [0]], [{0}], VECTORS)
+    with pytest.raises(ParameterError, match="aligned"):
+        fairness.serendipity([[0]], [[1], [0]], VECTORS)
+    with pytest.raises(ParameterError, match="relevant"):
+        fairness.serendipity([[0]], [[1]], VECTORS, relevant=[{0}, {1}])
+
+
+def test_empty_lists_are_allowed_per_user():
+    np.testing.assert_allclose(fairness.creator_exposure([[], [0]], ["a", "b"]), [1.0, 0.0])
+    values = fairness.miscalibration_kl([[], [0]], [[1, 0], [1, 0]], [0, 1], per_user=True)
+    assert np.isnan(values[0]) and values[1] == pytest.approx(0.0)
 
 
 def test_user_group_gap_mismatched_shapes():

@@ -31,18 +31,20 @@ __all__ = [
 
 # --------------------------------------------------------------------------- metrics
 
-def _check_recommended(recommended, num_items: int | None = None) -> list[np.ndarray]:
+def _check_recommended(recommended, num_items: int, *, name: str = "recommended"
+                       ) -> list[np.ndarray]:
+    """One int64 array of item indices in [0, num_items) per user."""
     if isinstance(recommended, (str, bytes)):
-        raise ParameterError("recommended must be a sequence of lists, not a string")
+        raise ParameterError(f"{name} must be a sequence of lists, not a string")
     lists = [np.asarray(items).ravel() for items in recommended]
     if not lists:
-        raise ParameterError("recommended is empty: there is no user to evaluate")
-    if num_items is not None:
-        for row, items in enumerate(lists):
-            if len(items) and (items.dtype.kind not in "iu" or items.min() < 0
-                               or items.max() >= num_items):
-                raise DataError(f"recommended list of user {row} has items outside "
-                                f"[0, {num_items - 1}]: {items[:5].tolist()}")
+        raise ParameterError(f"{name} is empty: there is no user to evaluate")
+    for row, items in enumerate(lists):
+        if len(items) == 0:
+            lists[row] = items.astype(np.int64)
+        elif items.dtype.kind not in "iu" or items.min() < 0 or items.max() >= num_items:
+            raise DataError(f"{name} list of user {row} has items outside "
+                            f"[0, {num_items - 1}] (item indices): {items[:5].tolist()}")
     return lists
 
 
@@ -73,45 +75,51 @@ def miscalibration_kl(recommended: Sequence, history_distribution, item_categori
     return values if per_user else float(np.nanmean(values))
 
 
-def serendipity(recommended: Sequence, history: Sequence[Collection],
-                relevant: Sequence[Collection], item_vectors, *,
+def serendipity(recommended: Sequence, history: Sequence[Collection], item_vectors, *,
+                relevant: Sequence[Collection] | None = None,
                 per_user: bool = False) -> float | np.ndarray:
-    r"""Serendipity: relevant recommendations unlike what the user already watched.
+    r"""Serendipity: (relevant) recommendations unlike what the user already watched.
 
-    As Microsoft Recommenders' ``serendipity`` (python_evaluation, with
-    ``item_sim_measure="item_feature_vector"``): for user :math:`u` and
-    recommended item :math:`i`,
+    As Microsoft Recommenders' ``user_item_serendipity`` / ``user_serendipity``
+    / ``serendipity`` (``recommenders/evaluation/python_evaluation.py``, with
+    ``item_sim_measure="item_feature_vector"``; after Zhang et al. 2012,
+    "Auralist", WSDM): for user :math:`u` and recommended item :math:`i`,
 
     .. math:: \mathrm{ser}(u, i) = \Big(1 - \frac{1}{|H_u|}\sum_{j \in H_u}
               \cos(v_i, v_j)\Big)\, \mathrm{rel}(u, i),
 
-    with :math:`H_u` the training history and :math:`\mathrm{rel}` 1 if
-    :math:`i` is in the user's test set, else 0; a user's serendipity is the mean
-    over their list, the global value the mean over users. Users with an empty
-    list or history get NaN (and are skipped in the mean).
+    with :math:`H_u` the training history. :math:`\mathrm{rel}(u, i)` is 1 if
+    :math:`i` is in the user's ``relevant`` set, else 0; without ``relevant``
+    it is 1 for every item (Recommenders' default when ``reco_df`` has no
+    relevance column), which measures unexpectedness alone. A user's value is
+    the mean over their list, the global value the mean over users. Users with
+    an empty list or history get NaN and are skipped in the mean.
 
     Parameters
     ----------
-    recommended, history, relevant : sequences of n_users collections of item indices
+    recommended, history : sequences of n_users sequences of item indices
     item_vectors : ndarray of shape (n_items, dim)
+    relevant : sequence of n_users collections of item indices, optional
     per_user : bool
     """
     from mmrec_lib.similarity import normalize_rows
 
     vectors = normalize_rows(check_matrix("item_vectors", item_vectors).astype(np.float64))
     lists = _check_recommended(recommended, len(vectors))
-    histories = _check_recommended(history, len(vectors))
-    if isinstance(relevant, (str, bytes)) or not (len(lists) == len(histories)
-                                                   == len(relevant)):
-        raise ParameterError(f"recommended, history and relevant must have one entry per "
-                             f"user each, got {len(lists)}, {len(histories)} and "
-                             f"{len(relevant)}")
+    histories = _check_recommended(history, len(vectors), name="history")
+    if relevant is not None and (isinstance(relevant, (str, bytes))
+                                 or len(relevant) != len(lists)):
+        raise ParameterError(f"relevant must have one collection per user ({len(lists)})")
+    if len(histories) != len(lists):
+        raise ParameterError(f"recommended has {len(lists)} users but history has "
+                             f"{len(histories)}; they must be aligned user by user")
     values = np.full(len(lists), np.nan)
-    for row, (items, seen, truth) in enumerate(zip(lists, histories, relevant, strict=True)):
+    for row, (items, seen) in enumerate(zip(lists, histories, strict=True)):
         if len(items) == 0 or len(seen) == 0:
             continue
         unexpectedness = 1.0 - (vectors[items] @ vectors[seen].T).mean(axis=1)
-        hits = np.isin(items, np.asarray(list(truth)))
+        hits = np.ones(len(items)) if relevant is None else np.isin(
+            items, np.asarray(list(relevant[row])))
         values[row] = float((unexpectedness * hits).mean())
     if per_user:
         return values
