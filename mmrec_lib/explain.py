@@ -30,6 +30,7 @@ __all__ = [
     "deletion_test",
     "explain_text",
     "modality_score_fn",
+    "history_score_fn",
 ]
 
 MAX_MODALITIES = 6
@@ -181,11 +182,9 @@ def integrated_gradients(model_fn: Callable, inputs, baseline=None, steps: int =
             output = model_fn(points if as_list else points[0])
             output = tf.reduce_sum(output)  # the batch's items are independent
         grads = tape.gradient(output, points)
-        if any(g is None for g in grads):
-            raise ParameterError("model_fn's output does not depend on every input; check "
-                                 "that it is differentiable")
         for total, grad in zip(totals, grads):
-            total += weight * grad.numpy() / steps
+            if grad is not None:  # None: the output does not depend on it (attribution 0)
+                total += weight * grad.numpy() / steps
     result = [(x - b) * total for x, b, total in zip(xs, bases, totals)]
     return result if as_list else result[0]
 
@@ -424,7 +423,9 @@ def modality_score_fn(model, user_id, item_ids: Sequence) -> Callable[[np.ndarra
     it missing, so that modality gets attribution 0). The user's vector is
     computed once with every modality present: the explanation is about the
     item's content, not about how the user's history looks without it. Works
-    for every fusion (concat, attention, gated) and with graph propagation.
+    for every fusion (concat, attention, gated) and with graph propagation;
+    with a graph, the listed items are masked together and propagate into each
+    other's vectors, so explain one item at a time for a clean attribution.
 
     The model's item tower reads its presence mask from ``model.network_``; the
     mask is swapped for the call and always restored. All modalities present
@@ -462,5 +463,32 @@ def modality_score_fn(model, user_id, item_ids: Sequence) -> Callable[[np.ndarra
         finally:
             network.mask_table = original
         return scores[rows].astype(np.float64)
+
+    return score_fn
+
+
+def history_score_fn(model) -> Callable[[list, object], float]:
+    """A ``score_fn(history_items, item)`` for :func:`history_attribution` from a fitted model.
+
+    Scores ``item`` for a user described only by ``history_items`` with
+    :meth:`mmrec_lib.models.MultimodalRecommender.score_history` (so the model
+    needs ``use_user_id=False``). The empty history gives the user vector 0,
+    i.e. the item's bias alone: the baseline the Shapley values start from.
+
+    Returns
+    -------
+    callable ``(history_items: list of item ids, item id) -> float``
+    """
+    from mmrec_lib.errors import ModelError
+    from mmrec_lib.utils import check_is_fitted
+
+    check_is_fitted(model)
+    if getattr(model, "use_user_id", False):
+        raise ModelError("history_score_fn needs a model fitted with use_user_id=False: a "
+                         "user's id embedding is not a function of their history")
+
+    def score_fn(history_items: list, item) -> float:
+        column = model.item_encoder_.transform([item])[0]
+        return float(model.score_history([list(history_items)])[0, column])
 
     return score_fn

@@ -342,3 +342,12 @@ def test_modality_score_fn_unfitted_model():
 
     with pytest.raises(NotFittedError):
         explain.modality_score_fn(models.MultimodalRecommender(), "u1", ["i01"])
+
+
+def test_history_score_fn_on_a_multimodal_recommender(concat_model):
+    score_fn = explain.history_score_fn(concat_model)
+    history = ["i00", "i05", "i09"]
+    expected = concat_model.score_history([history])[0, 2]  # item i02
+    assert score_fn(history, "i02") == pytest.approx(float(expected), abs=1e-6)
+    result = explain.history_attribution(history, "i02", score_fn, method="shapley")
+    assert result.sum() == pytest.approx(expected - score_fn([], "i02"), abs=1e-5)
