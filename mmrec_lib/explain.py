@@ -427,42 +427,33 @@ def modality_score_fn(model, user_id, item_ids: Sequence) -> Callable[[np.ndarra
     with a graph, the listed items are masked together and propagate into each
     other's vectors, so explain one item at a time for a clean attribution.
 
-    The model's item tower reads its presence mask from ``model.network_``; the
-    mask is swapped for the call and always restored. All modalities present
-    gives ``model.score([user_id], item_ids)[0]`` (up to float32 rounding).
+    It is :meth:`mmrec_lib.models.MultimodalRecommender.score_items` with
+    ``modality_mask=mask``: the model is never changed, so it is safe to call
+    from several threads. All modalities present gives
+    ``model.score([user_id], item_ids)[0]`` (up to float32 rounding).
 
     Returns
     -------
     callable ``mask (bool ndarray of shape (n_modalities,)) -> ndarray of shape (n_items,)``
     """
-    from mmrec_lib._env import import_tensorflow
     from mmrec_lib.utils import check_is_fitted
 
-    tf = import_tensorflow()
     check_is_fitted(model)
     if isinstance(item_ids, str) or len(item_ids) == 0:
         raise ParameterError("item_ids must be a non-empty sequence of item ids")
-    rows = model.item_encoder_.transform(list(item_ids))
-    network = model.network_
-    user = tf.constant(model.user_vectors([user_id]).to_numpy())
-    original = network.mask_table
-    available = original.numpy()
-    count = available.shape[1]
+    item_ids = list(item_ids)
+    # Unknown ids fail here, not at the first call.
+    model.user_encoder_.transform([user_id])
+    model.item_encoder_.transform(item_ids)
+    count = len(model.modalities_)
 
     def score_fn(mask) -> np.ndarray:
         keep = np.asarray(mask)
         if keep.shape != (count,) or keep.dtype != bool:
             raise ParameterError(f"mask must be a bool array of shape ({count},) in the order "
                                  f"{list(model.modalities_)}, got {keep!r}")
-        table = available.copy()
-        table[rows] &= keep
-        network.mask_table = tf.constant(table)
-        try:
-            items, bias = network.item_vectors(training=False, with_bias=True)
-            scores = network.score_users(user, items, bias).numpy()[0]
-        finally:
-            network.mask_table = original
-        return scores[rows].astype(np.float64)
+        scores = model.score_items([user_id], item_ids, modality_mask=keep)
+        return scores[0].astype(np.float64)
 
     return score_fn
 

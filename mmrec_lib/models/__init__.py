@@ -5,6 +5,7 @@
   and :func:`two_tower_settings`, the settings chapter 08 and the MiniClips
   ablation share;
 - :mod:`.recommender`: :class:`MultimodalRecommender`;
+- :mod:`.masking`: its ``score_items`` with modalities masked (used by :mod:`mmrec_lib.explain`);
 - :mod:`.persistence`: its checked ``save`` / ``load``;
 - :mod:`.classifier`: :class:`ModalityClassifier`, the seed article's model.
 

@@ -25,6 +25,7 @@ from mmrec_lib.errors import DataError, ModelError, ParameterError
 from mmrec_lib.fusion import item_item_graph, modality_mask
 from mmrec_lib.interactions import ITEM_COL, USER_COL, build_user_item_matrix
 from mmrec_lib.interest import InterestModel
+from mmrec_lib.models.masking import MaskedScoringMixin
 from mmrec_lib.models.two_tower import (
     FUSIONS,
     PAD,
@@ -44,7 +45,7 @@ from mmrec_lib.utils import check_is_fitted
 __all__ = ["MultimodalRecommender"]
 
 
-class MultimodalRecommender(InterestModel):
+class MultimodalRecommender(MaskedScoringMixin, InterestModel):
     """Two-tower recommender over precomputed modality features, trained with BPR or softmax.
 
     Introduced in chapter 08. ``fit(train, item_features)`` takes the

@@ -22,6 +22,7 @@ from mmrec_lib._env import import_tensorflow
 from mmrec_lib._validation import check_int
 from mmrec_lib.errors import DataError, ParameterError
 from mmrec_lib.fusion import AttentionFusion, ConcatFusion, GatedFusion, GraphConvolution
+from mmrec_lib.models.masking import check_modality_mask
 
 __all__ = [
     "TWO_TOWER_SETTINGS",
@@ -265,9 +266,20 @@ class TwoTower(keras.Model):
         return [table if encoder is None else encoder(table, training=training)
                 for table, encoder in zip(self.feature_tables, self.encoders, strict=True)]
 
-    def item_vectors(self, training=None, with_bias=False):
-        """Vectors of all items (n_items, embedding_dim) [and their biases (n_items,)]."""
-        content = self.fusion(self.modality_inputs(training), modality_mask=self.mask_table)
+    def item_vectors(self, training=None, with_bias=False, modality_mask=None):
+        """Vectors of all items (n_items, embedding_dim) [and their biases (n_items,)].
+
+        ``modality_mask``: an optional bool ndarray of shape (n_modalities,) or
+        (n_items, n_modalities), AND-ed with the items' own presence mask for this
+        call only (no state changes; see :func:`.masking.check_modality_mask`).
+        """
+        mask = self.mask_table
+        if modality_mask is not None:
+            num_items, num_modalities = mask.shape
+            keep = check_modality_mask(modality_mask, num_modalities=num_modalities,
+                                       num_items=num_items)
+            mask = tf.logical_and(mask, tf.constant(np.broadcast_to(keep, mask.shape)))
+        content = self.fusion(self.modality_inputs(training), modality_mask=mask)
         vectors = content
         ids = tf.range(tf.shape(self.mask_table)[0])
         if self.item_embedding is not None:
