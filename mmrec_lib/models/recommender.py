@@ -283,22 +283,6 @@ class MultimodalRecommender(MaskedScoringMixin, InterestModel):
             extra = np.asarray(item_vectors.index)
         return features, extra
 
-    def _encode_validation(self, validation: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        from mmrec_lib.interactions import check_interactions
-
-        check_interactions(validation)
-        if validation.empty:
-            raise DataError("validation has no rows")
-        for column, known, name in ((USER_COL, self.user_ids_, "users"),
-                                    (ITEM_COL, self.item_ids_, "items")):
-            values = validation[column].to_numpy()
-            unknown = np.setdiff1d(values, known)
-            if len(unknown):
-                raise DataError(f"validation has {len(unknown)} {name} unknown to the model "
-                                f"(not in train / without features), e.g. {unknown[:5].tolist()}")
-        return (self.user_encoder_.transform(validation[USER_COL]),
-                self.item_encoder_.transform(validation[ITEM_COL]))
-
     def _user_histories(self, train: pd.DataFrame) -> np.ndarray:
         """The training matrix and each user's most recent items, padded with -1."""
         self.train_matrix_, _, _ = build_user_item_matrix(
