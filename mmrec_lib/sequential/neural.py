@@ -270,7 +270,7 @@ class GRU4RecModel(KerasSequentialModel):
 
     def __init__(self, *, max_len: int = 50, embedding_dim: int = 64, dropout: float = 0.2,
                  learning_rate: float = 1e-3, epochs: int = 50, batch_size: int = 128,
-                 patience: int | None = 5, seed: int = 0):
+                 patience: int | None = 5, all_windows: bool = True, seed: int = 0):
         self.max_len = max_len
         self.embedding_dim = embedding_dim
         self.dropout = dropout
