@@ -37,7 +37,7 @@ def rule_split():
 @pytest.fixture(scope="module")
 def sasrec(rule_split):
     model = sq.SASRecModel(max_len=8, embedding_dim=16, num_blocks=2, num_heads=2, dropout=0.1,
-                           learning_rate=1e-2, epochs=30, batch_size=16, patience=None, seed=0)
+                           learning_rate=1e-2, epochs=12, batch_size=16, patience=None, seed=0)
     return model.fit(rule_split.train, validation=rule_split.validation)
 
 
@@ -296,7 +296,7 @@ def test_sasrec_needs_a_next_item():
 
 def test_sasrec_learns_the_rule(sasrec, rule_split):
     assert sq.evaluate_next_item(sasrec, rule_split, k=1)["hr@1"] > 0.9
-    assert len(sasrec.history_["val_ndcg@10"]) == 30
+    assert len(sasrec.history_["val_ndcg@10"]) == 12
     assert sasrec.history_["loss"][-1] < sasrec.history_["loss"][0]
 
 
@@ -329,15 +329,15 @@ def test_sasrec_save_load_identical_scores(sasrec, tmp_path, rule_split):
 
 
 def test_sasrec_same_seed_same_scores(rule_split):
-    params = {"max_len": 4, "embedding_dim": 8, "num_blocks": 1, "epochs": 2, "seed": 3}
+    params = {"max_len": 4, "embedding_dim": 8, "num_blocks": 1, "epochs": 1, "seed": 3}
     first = sq.SASRecModel(**params).fit(rule_split.train)
     second = sq.SASRecModel(**params).fit(rule_split.train)
     np.testing.assert_array_equal(first.score([0, 1]), second.score([0, 1]))
 
 
 def test_gru4rec_learns_the_rule(rule_split):
-    model = sq.GRU4RecModel(max_len=8, embedding_dim=16, dropout=0.0, learning_rate=1e-2,
-                            epochs=25, batch_size=16, patience=10, seed=0)
+    model = sq.GRU4RecModel(max_len=8, embedding_dim=16, dropout=0.0, learning_rate=2e-2,
+                            epochs=10, batch_size=16, patience=3, seed=0)
     model.fit(rule_split.train, validation=rule_split.validation)
     assert sq.evaluate_next_item(model, rule_split, k=1)["hr@1"] > 0.8
-    assert 1 <= model.best_epoch_ <= 25
+    assert 1 <= model.best_epoch_ <= 10
