@@ -1,0 +1,60 @@
+"""Sequential and generative (GPT-style) next-item recommendation (chapter 19).
+
+- :mod:`~mmrec_lib.sequential.data`: time-ordered sequences, tokens, padding, leave-one-out.
+- :mod:`~mmrec_lib.sequential.evaluation`: full-ranking and sampled HR@k / NDCG@k.
+- :mod:`~mmrec_lib.sequential.baselines`: popularity, EASE on the bag of items, Markov chain.
+- :mod:`~mmrec_lib.sequential.neural`: GRU4Rec and SASRec in Keras 2 (TensorFlow loads lazily).
+
+Every model follows :class:`SequentialModel`: ``fit(train, item_vectors=None, *,
+validation=None)``, ``score(user_ids)``, ``score_histories(histories)``, ``recommend``.
+"""
+
+from mmrec_lib.sequential.base import SequentialModel
+from mmrec_lib.sequential.baselines import (
+    MarkovModel,
+    SequentialEASEModel,
+    SequentialPopularityModel,
+)
+from mmrec_lib.sequential.data import (
+    PADDING_TOKEN,
+    SequenceSplit,
+    encode_sequences,
+    leave_one_out,
+    pad_sequences,
+    sort_interactions,
+    user_sequences,
+)
+from mmrec_lib.sequential.evaluation import (
+    evaluate_next_item,
+    evaluation_histories,
+    next_item_metrics,
+    sample_candidates,
+)
+from mmrec_lib.sequential.neural import (
+    GRU4RecModel,
+    KerasSequentialModel,
+    SASRecModel,
+    training_pairs,
+)
+
+__all__ = [
+    "PADDING_TOKEN",
+    "SequenceSplit",
+    "sort_interactions",
+    "user_sequences",
+    "encode_sequences",
+    "pad_sequences",
+    "leave_one_out",
+    "next_item_metrics",
+    "sample_candidates",
+    "evaluation_histories",
+    "evaluate_next_item",
+    "SequentialModel",
+    "SequentialPopularityModel",
+    "SequentialEASEModel",
+    "MarkovModel",
+    "KerasSequentialModel",
+    "GRU4RecModel",
+    "SASRecModel",
+    "training_pairs",
+]

@@ -1,0 +1,135 @@
+"""The contract every sequential model shares: InterestModel plus histories in, next-item scores out.
+
+A sequential model is an :class:`~mmrec_lib.interest.InterestModel` whose
+``fit`` also reads the time order of ``train`` and accepts ``validation``
+(held-out next items, for early stopping), and which can score *any*
+history, not only the training users'::
+
+    model.fit(train, item_vectors=None, *, validation=None)
+    model.score(user_ids)              # (n_users, n_items): after each user's train sequence
+    model.score_histories(histories)   # (n_histories, n_items): after each given sequence
+
+So the baselines of chapter 05 and the sequence models of chapter 19 are
+compared by the same functions (:func:`mmrec_lib.evaluate` and
+:func:`mmrec_lib.sequential.evaluate_next_item`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from mmrec_lib.errors import DataError, ModelError, ParameterError
+from mmrec_lib.interactions import ITEM_COL, USER_COL, IdEncoder, check_interactions
+from mmrec_lib.interest import InterestModel
+from mmrec_lib.sequential.data import encode_sequences, user_sequences
+from mmrec_lib.utils import check_is_fitted
+
+__all__ = ["SequentialModel"]
+
+
+class SequentialModel(InterestModel):
+    """Base class of the next-item models.
+
+    Introduced in chapter 19. Subclasses implement ``_fit_sequences(sequences,
+    validation)`` and ``_score_tokens(histories)``, where a sequence or history is
+    an int array of item tokens (``item index + 1``, see
+    :mod:`mmrec_lib.sequential.data`) and ``validation`` is ``None`` or a pair
+    ``(user_index, target_token)`` of int arrays (token 0: the target is not in
+    the catalogue). ``_score_tokens`` returns scores of shape
+    (n_histories, n_items) over the catalogue ``item_ids_``.
+
+    Attributes (after ``fit``)
+    --------------------------
+    train_sequences_ : list of n_users int32 arrays
+        Each training user's tokens, oldest first (ties: input row order).
+    """
+
+    def fit(self, train: pd.DataFrame, item_vectors: pd.DataFrame | None = None, *,
+            validation: pd.DataFrame | None = None):
+        """Fit on the time-ordered ``train`` (user_id, item_id[, timestamp]).
+
+        Parameters
+        ----------
+        train : DataFrame
+            Every row is an event; repeated (user, item) pairs stay in the sequences.
+        item_vectors : DataFrame, optional
+            Only widens the catalogue (no model here reads the vectors).
+        validation : DataFrame, optional
+            The next item(s) of training users (e.g. ``leave_one_out(...).validation``);
+            models with early stopping rank them after each epoch.
+        """
+        check_interactions(train)
+        if train.empty:
+            raise DataError("train has no rows")
+        if validation is not None:
+            check_interactions(validation)
+            if validation.empty:
+                raise DataError("validation has no rows")
+        self._raw_train = train
+        self._validation_frame = validation
+        try:
+            super().fit(train, item_vectors)
+        finally:
+            del self._raw_train, self._validation_frame
+        return self
+
+    def _fit(self, X, vectors, train):
+        sequences = user_sequences(self._raw_train)
+        if not np.array_equal(sequences.index.to_numpy(), self.user_ids_):
+            raise ModelError("user order of the sequences differs from the user encoder")
+        self.train_sequences_ = encode_sequences(sequences.to_list(), self.item_encoder_)
+        validation = None
+        if self._validation_frame is not None:
+            validation = self._encode_validation(self._validation_frame)
+        self._fit_sequences(self.train_sequences_, validation)
+
+    def _encode_validation(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        users = self.user_encoder_.transform(frame[USER_COL])
+        items = IdEncoder(unknown="ignore").fit(self.item_ids_).transform(frame[ITEM_COL])
+        # An item the model never saw gets token 0: a miss whatever the model ranks.
+        return users, np.where(items >= 0, items + 1, 0).astype(np.int32)
+
+    def _fit_sequences(self, sequences: list[np.ndarray],
+                       validation: tuple[np.ndarray, np.ndarray] | None) -> None:
+        raise NotImplementedError
+
+    def _score_tokens(self, histories: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _score(self, user_index):
+        return self._score_tokens([self.train_sequences_[u] for u in user_index])
+
+    def score_histories(self, histories: Sequence[Sequence], *,
+                        unknown: str = "error") -> np.ndarray:
+        """Next-item scores after each history (a sequence of item ids, oldest first).
+
+        Introduced in chapter 19. Items seen in a history are not removed here.
+
+        Parameters
+        ----------
+        histories : sequence of n non-empty sequences of item ids
+        unknown : {"error", "drop"}
+            An item outside the catalogue raises :class:`~mmrec_lib.errors.DataError`
+            or is left out of its history. A history that is (or becomes) empty
+            raises :class:`~mmrec_lib.errors.DataError`.
+
+        Returns
+        -------
+        ndarray of float32, shape (n, n_items)
+            Column ``j`` is item ``item_ids_[j]``; higher is better.
+        """
+        check_is_fitted(self)
+        if isinstance(histories, (str, bytes)) or not isinstance(histories, Sequence) \
+                and not isinstance(histories, (np.ndarray, pd.Series)):
+            raise ParameterError("histories must be a sequence of item-id sequences")
+        tokens = encode_sequences(list(histories), self.item_encoder_, unknown=unknown)
+        if not tokens:
+            raise ParameterError("histories is empty: there is no history to score")
+        for row, history in enumerate(tokens):
+            if len(history) == 0:
+                raise DataError(f"history {row} is empty (or has no item of the catalogue); "
+                                "a next-item model needs at least one known item")
+        return np.asarray(self._score_tokens(tokens), dtype=np.float32)

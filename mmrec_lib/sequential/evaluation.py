@@ -1,0 +1,185 @@
+"""Next-item evaluation: full ranking over the catalogue (the honest one) and sampled ranking.
+
+Introduced in chapter 19. For each evaluated user there is one target, the
+held-out next item. The model scores every catalogue item after the user's
+history; the items of the history are removed from the ranking (the target
+itself never is, even if it was seen before), and HR@k and NDCG@k are computed
+with :mod:`mmrec_lib.metrics` on the resulting top-k lists. A target that is
+not in the model's catalogue (an item no training sequence contains) counts as
+a miss.
+
+The *sampled* protocol (used by many papers before Krichene & Rendle, 2020)
+ranks the target among only ``num_negatives`` sampled items the user has not
+seen: drawn uniformly from the catalogue, or in proportion to their number of
+training events (``sampling="popularity"``), without replacement. Its numbers
+are much higher and can even reorder models; it is here for comparison only.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from mmrec_lib._validation import check_choice, check_int, check_seed
+from mmrec_lib.errors import ParameterError
+from mmrec_lib.interactions import ITEM_COL, USER_COL, IdEncoder
+from mmrec_lib.metrics import hit_rate_at_k, ndcg_at_k
+from mmrec_lib.sequential.data import SequenceSplit, user_sequences
+from mmrec_lib.similarity import top_k
+from mmrec_lib.utils import check_is_fitted
+
+__all__ = ["next_item_metrics", "sample_candidates", "evaluation_histories",
+           "evaluate_next_item"]
+
+# Index of a target outside the catalogue: never recommended, so always a miss.
+_MISSING_TARGET = -2
+
+
+def next_item_metrics(scores: np.ndarray, targets: np.ndarray, exclude=None, *, k: int = 10,
+                      per_user: bool = False) -> dict[str, float | np.ndarray]:
+    """HR@k and NDCG@k of one target per row.
+
+    Introduced in chapter 19. Ties rank the lower item index first (as
+    :func:`mmrec_lib.similarity.top_k`).
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_users, n_items)
+    targets : ndarray of int, shape (n_users,)
+        The target's item index; a negative value means "not in the catalogue" (a miss).
+    exclude : optional
+        Items removed from each row's ranking: one collection of item indices per
+        row, or a boolean array of shape (n_users, n_items) (True = removed).
+        Callers must not exclude the target.
+    k : int in [1, n_items]
+    per_user : bool
+        Return arrays of shape (n_users,) instead of means.
+
+    Returns
+    -------
+    dict with keys ``"hr@k"`` and ``"ndcg@k"`` (``k`` spelt out)
+    """
+    scores = np.asarray(scores)
+    targets = np.asarray(targets)
+    if scores.ndim != 2 or targets.shape != (scores.shape[0],):
+        raise ParameterError(f"scores must be (n_users, n_items) and targets (n_users,); got "
+                             f"{scores.shape} and {targets.shape}")
+    k = check_int("k", k, high=scores.shape[1])
+    recommended = top_k(scores, k, exclude=exclude)
+    relevant = [[int(t)] if t >= 0 else [_MISSING_TARGET] for t in targets]
+    return {f"hr@{k}": hit_rate_at_k(list(recommended), relevant, k, per_user=per_user),
+            f"ndcg@{k}": ndcg_at_k(list(recommended), relevant, k, per_user=per_user)}
+
+
+def sample_candidates(targets: np.ndarray, exclude: list[np.ndarray], num_items: int, *,
+                      num_negatives: int = 100,
+                      sampling: Literal["uniform", "popularity"] = "uniform",
+                      item_counts: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """Boolean mask of shape (n_users, num_items): the target plus sampled unseen negatives.
+
+    Introduced in chapter 19. Negatives are drawn without replacement among the
+    items that are neither the target nor in ``exclude[u]``, uniformly or in
+    proportion to ``item_counts`` (items with count 0 are then never drawn). A
+    user with fewer allowed items gets all of them.
+    """
+    num_negatives = check_int("num_negatives", num_negatives)
+    check_choice("sampling", sampling, ("uniform", "popularity"))
+    if sampling == "popularity" and item_counts is None:
+        raise ParameterError("sampling='popularity' needs item_counts")
+    rng = np.random.default_rng(check_seed(seed))
+    weights = (np.ones(num_items) if sampling == "uniform"
+               else np.asarray(item_counts, dtype=np.float64))
+    candidates = np.zeros((len(targets), num_items), dtype=bool)
+    for row, target in enumerate(targets):
+        allowed = weights.copy()
+        allowed[np.asarray(exclude[row], dtype=np.int64)] = 0.0
+        if target >= 0:
+            allowed[target] = 0.0
+            candidates[row, target] = True
+        pool = np.flatnonzero(allowed > 0)
+        if len(pool) <= num_negatives:
+            chosen = pool
+        else:
+            chosen = rng.choice(pool, size=num_negatives, replace=False,
+                                p=allowed[pool] / allowed[pool].sum())
+        candidates[row, chosen] = True
+    return candidates
+
+
+def evaluation_histories(split: SequenceSplit, stage: Literal["validation", "test"] = "test"
+                         ) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """The history before each target of ``stage`` and the target rows.
+
+    Introduced in chapter 19. For ``"validation"`` the history is the user's
+    ``train`` sequence; for ``"test"`` it is the ``train`` sequence followed by
+    the user's validation item (the model is not refitted, as in SASRec).
+
+    Returns
+    -------
+    histories : list of n_targets arrays of item ids, oldest first
+    targets : DataFrame, the rows of ``split.validation`` or ``split.test``
+    """
+    check_choice("stage", stage, ("validation", "test"))
+    targets = split.validation if stage == "validation" else split.test
+    sequences = user_sequences(split.train)
+    previous = (split.validation.set_index(USER_COL)[ITEM_COL]
+                if stage == "test" else pd.Series(dtype=object))
+    histories = []
+    for user in targets[USER_COL]:
+        history = sequences[user] if user in sequences.index else np.zeros(0, np.int64)
+        if user in previous.index:
+            history = np.append(history, previous[user])
+        histories.append(history)
+    return histories, targets
+
+
+def evaluate_next_item(model, split: SequenceSplit, *,
+                       stage: Literal["validation", "test"] = "test", k: int = 10,
+                       protocol: Literal["full", "sampled"] = "full", num_negatives: int = 100,
+                       sampling: Literal["uniform", "popularity"] = "uniform", seed: int = 0,
+                       per_user: bool = False) -> dict[str, float | np.ndarray]:
+    """HR@k and NDCG@k of a fitted sequential model on the leave-one-out ``split``.
+
+    Introduced in chapter 19. See the module docstring for the protocols.
+
+    Parameters
+    ----------
+    model : fitted SequentialModel (anything with ``score_histories`` and ``item_ids_``)
+    split : SequenceSplit from :func:`~mmrec_lib.sequential.leave_one_out`
+    stage : {"validation", "test"}
+    k : int
+    protocol : {"full", "sampled"}
+    num_negatives, sampling, seed
+        The sampled protocol's negatives (ignored for ``"full"``).
+    per_user : bool
+        Arrays of shape (n_targets,) instead of means.
+
+    Returns
+    -------
+    dict with ``"hr@k"``, ``"ndcg@k"`` and ``"num_users"``
+    """
+    check_is_fitted(model)
+    check_choice("protocol", protocol, ("full", "sampled"))
+    histories, targets = evaluation_histories(split, stage)
+    # Items of the history outside the catalogue cannot be fed to the model; dropped.
+    scores = model.score_histories(histories, unknown="drop")
+    lookup = IdEncoder(unknown="ignore").fit(model.item_ids_)
+    target_index = lookup.transform(targets[ITEM_COL])
+    target_index = np.where(target_index >= 0, target_index, _MISSING_TARGET)
+    exclude = []
+    for history, target in zip(histories, target_index, strict=True):
+        seen = lookup.transform(history) if len(history) else np.zeros(0, np.int64)
+        exclude.append(np.unique(seen[(seen >= 0) & (seen != target)]))
+    if protocol == "sampled":
+        train_index = lookup.transform(split.train[ITEM_COL])
+        counts = np.bincount(train_index[train_index >= 0],
+                             minlength=len(model.item_ids_)).astype(np.float64)
+        candidates = sample_candidates(target_index, exclude, len(model.item_ids_),
+                                       num_negatives=num_negatives, sampling=sampling,
+                                       item_counts=counts, seed=seed)
+        exclude = ~candidates
+    result = next_item_metrics(scores, target_index, exclude, k=k, per_user=per_user)
+    result["num_users"] = len(target_index)
+    return result
