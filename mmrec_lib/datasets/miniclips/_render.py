@@ -142,7 +142,8 @@ def _render_clip(world: World, k: int) -> dict:
     if truth.has_speech[k]:
         # The voice-over, planned by the simulator (script, pauses, gains), over ducked music.
         voice = _narration_audio(str(truth.narration_snippets[k]).split("|"),
-                                 list(truth.narration_pauses[k]), float(truth.voice_gain_db[k]))
+                                 list(truth.narration_pauses[k]), float(truth.voice_gain_db[k]),
+                                 float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))))
         audio = _mix_narration(audio, voice, float(truth.music_duck_db[k]))
     cover = min(n_frames - 1, (shot_starts[1] if len(shot_starts) > 1 else n_frames) // 2)
     return {"frames": frames, "audio": audio, "boxes": boxes,

@@ -49,8 +49,8 @@ _MOODS = {"mood_happy": "and it made me smile", "mood_sad": "and it's a little s
           "mood_neutral": "and it's pretty relaxed"}
 SNIPPETS: dict[str, str] = {**_OPENERS, **_BRIDGES, **_FORMATS, **_MOODS}
 
-# Mixing: the voice's RMS level, and how far the music is ducked while someone speaks.
-_VOICE_RMS = 0.09
+# Mixing: the voice's RMS while it speaks, relative to the music's RMS before ducking.
+_VOICE_LEVEL = 0.7
 _LEAD_IN_S = 0.4
 
 
@@ -120,16 +120,23 @@ def _narration_plan(rng: np.random.Generator, names: list[str]) -> tuple[list[fl
     return pauses, float(rng.uniform(-2.0, 2.0))
 
 
-def _narration_audio(names: list[str], pauses: list[float], gain_db: float) -> np.ndarray:
-    """The voice track of a narration: snippets and pauses, float32 at AUDIO_SR."""
+def _narration_audio(names: list[str], pauses: list[float], gain_db: float,
+                     music_rms: float) -> np.ndarray:
+    """The voice track of a narration: snippets and pauses, float32 at AUDIO_SR.
+
+    The voice is levelled to the music's RMS (plus ``gain_db``), as a mixer would: a loud,
+    energetic clip gets a loud voice-over, so loudness still tells the clip's energy.
+    """
     snippets = _load_snippets()
     parts = []
     for name, pause in zip(names, pauses, strict=True):
         parts.append(snippets[name])
         parts.append(np.zeros(int(round(pause * AUDIO_SR)), dtype=np.float32))
     voice = np.concatenate(parts[:-1]).astype(np.float64)
-    rms = np.sqrt(np.mean(voice ** 2))
-    return (voice * _VOICE_RMS * 10 ** (gain_db / 20) / max(rms, 1e-9)).astype(np.float32)
+    speaking = np.abs(voice) > 0.02 * np.abs(voice).max()
+    rms = np.sqrt(np.mean(voice[speaking] ** 2))
+    target = _VOICE_LEVEL * music_rms * 10 ** (gain_db / 20)
+    return (voice * target / max(rms, 1e-9)).astype(np.float32)
 
 
 def _narration_seconds(names: list[str], pauses: list[float]) -> float:

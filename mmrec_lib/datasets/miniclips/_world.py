@@ -243,7 +243,7 @@ def _generate_world(size: str, seed: int) -> World:
                             else clip_rng.integers(0, len(FORMAT_NAMES)))
         names = _make_script(clip_rng, int(spoken_format[k]), float(valence[k]))
         clip_pauses, gain_db[k] = _narration_plan(clip_rng, names)
-        duck_db[k] = clip_rng.uniform(-18.0, -12.0)
+        duck_db[k] = clip_rng.uniform(-14.0, -10.0)
         end = _narration_seconds(names, clip_pauses)
         durations[k] = max(durations[k], np.ceil((end + _SPEECH_TAIL_S) * 2) / 2)
         if durations[k] > _MAX_DURATION_S:
