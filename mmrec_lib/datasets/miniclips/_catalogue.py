@@ -84,15 +84,18 @@ def _make_catalogue(rng: np.random.Generator, n_items: int, category_prior: np.n
     target = int(round(_SERIES_SHARE * n_items))
     starts, gaps = [], []
     in_series = 0
-    for c in rng.permutation(n_creators):
-        while in_series < target:
+    # Round-robin over the creators in a random order, one series per creator and pass, so
+    # that series spread over many creators (big creators can have several).
+    order = rng.permutation(n_creators)
+    while in_series < target:
+        made = False
+        for c in order:
             free = np.nonzero((creator == c) & (series < 0))[0]
-            if len(free) < 3:
-                break
+            if in_series >= target or len(free) < 3:
+                continue
             n_episodes = int(min(rng.integers(3, 7), len(free), max(3, target - in_series)))
             members = rng.choice(free, size=n_episodes, replace=False)
-            s = len(starts)
-            series[members] = s
+            series[members] = len(starts)
             episode[members] = np.arange(1, n_episodes + 1)
             category[members] = focus[c, 0]
             gap = rng.uniform(*_EPISODE_GAP_DAYS, n_episodes - 1) / timeline_days
@@ -100,7 +103,8 @@ def _make_catalogue(rng: np.random.Generator, n_items: int, category_prior: np.n
             starts.append(rng.uniform(-0.1, 0.99 - gap.sum()))
             gaps.append(gap)
             in_series += n_episodes
-        if in_series >= target:
+            made = True
+        if not made:
             break
     return Catalogue(creator=creator, category=category.astype(np.int64),
                      style_centre=style[creator], series=series, episode=episode,

@@ -67,6 +67,11 @@ class GroundTruth:
 
     Introduced in chapter 01. Attribute arrays have shape ``(n_items,)``; user tastes have
     shape ``(n_users,)`` or ``(n_users, n_categories)`` aligned with ``MiniClips.users``.
+    Generator 4 added the narration (``has_speech``, ``format`` (-1 without speech),
+    ``narration`` (the exact script, "" without speech), the snippets, pauses, gains and
+    where the voice is), the creators' focus, the users' ``user_format_affinity`` and every
+    session's hidden ``session_focus`` (aligned with ``session_ids``). Every field is
+    described in ``datasets/miniclips.md``.
     """
 
     category: np.ndarray
