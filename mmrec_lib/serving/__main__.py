@@ -23,6 +23,8 @@ def main(argv=None) -> int:
     parser.add_argument("--upload-dir", default=None)
     parser.add_argument("--max-upload-mb", type=float, default=20.0)
     parser.add_argument("--queue-size", type=int, default=4)
+    parser.add_argument("--encode-in", default="process", choices=["process", "thread"],
+                        help="encode uploads in a separate process (default) or a thread")
     args = parser.parse_args(argv)
     if not 1 <= args.port <= 65535:
         parser.error(f"--port {args.port} must be in [1, 65535]")
@@ -40,8 +42,9 @@ def main(argv=None) -> int:
     model = train_or_load(args.model_dir, dataset, epochs=args.epochs)
     encoder = encoder_for(model, dataset, model_dir=args.model_dir)
     app = create_app(model, dataset, encoder=encoder, upload_dir=args.upload_dir, max_upload_mb=args.max_upload_mb,
-                     queue_size=args.queue_size)
-    app.state.service.encoder.warm_up()
+                     queue_size=args.queue_size, encode_in=args.encode_in)
+    if args.encode_in == "thread":
+        app.state.service.encoder.warm_up(dataset.clip_path(dataset.items["item_id"].iloc[0]))
     uvicorn.run(app, host=HOST, port=args.port, log_level="info")
     return 0
 

@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from mmrec_lib._validation import check_int, check_number
+from mmrec_lib._validation import check_choice, check_int, check_number
 from mmrec_lib.errors import DataError, MmrecError, ParameterError
 from mmrec_lib.serving._state import LiveRecommender
 
@@ -79,8 +79,12 @@ class _Service:
     """State shared by the endpoints: recommender, catalogue metadata, ingest worker."""
 
     def __init__(self, live: LiveRecommender, dataset, encoder, *, upload_dir: Path,
-                 max_upload_bytes: int, queue_size: int, max_k: int, ingest_timeout_s: float):
+                 max_upload_bytes: int, queue_size: int, max_k: int, ingest_timeout_s: float,
+                 encode_in: str = "thread", encoder_threads: int = 1):
         self.live, self.dataset, self.encoder = live, dataset, encoder
+        self.encode_in, self.encoder_threads = encode_in, encoder_threads
+        self._pool = None
+        self._ready: concurrent.futures.Future | None = None
         self.upload_dir = upload_dir
         self.max_upload_bytes, self.max_k = max_upload_bytes, max_k
         self.ingest_timeout_s = ingest_timeout_s
@@ -109,6 +113,9 @@ class _Service:
     # ------------------------------------------------------------------ ingest worker
 
     def start(self) -> None:
+        if self.encode_in == "process" and self._pool is None:
+            # spawns the encoding process, which loads and warms up the encoders
+            self._ready = self.pool().submit(os.getpid)
         with self._worker_lock:
             if self._worker is None or not self._worker.is_alive():
                 self._stop.clear()
@@ -120,6 +127,49 @@ class _Service:
         self._stop.set()
         if self._worker is not None:
             self._worker.join(timeout=5)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    @property
+    def encoder_ready(self) -> bool:
+        """False while the encoding process is still starting."""
+        return self.encode_in == "thread" or (self._ready is not None and self._ready.done())
+
+    def pool(self):
+        """The one-process pool that encodes clips (created on first use)."""
+        if self._pool is None:
+            import multiprocessing
+
+            from mmrec_lib.serving._encode import init_process
+
+            first = str(self.dataset.items["item_id"].iloc[0])
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=init_process,
+                initargs=(self.encoder, str(self.dataset.clip_path(first)),
+                          self.encoder_threads))
+        return self._pool
+
+    def encode(self, clip: Path, job: _IngestJob, cover: Path):
+        """The clip's modality vectors: in this process (threads) or in the encoding process.
+
+        In a separate process the encoder's Python work does not compete with the queries
+        for the interpreter lock, and its TensorFlow uses ``encoder_threads`` threads.
+        """
+        if self.encode_in == "thread":
+            return self.encoder.encode(clip, title=job.title, description=job.description,
+                                       tags=job.tags, cover_path=cover)
+        from mmrec_lib.serving._encode import encode_in_process
+
+        future = self.pool().submit(encode_in_process, str(clip), job.title, job.description,
+                                    job.tags, str(cover))
+        try:
+            return future.result(timeout=self.ingest_timeout_s)
+        except concurrent.futures.process.BrokenProcessPool:
+            logger.error("the encoding process died; a new one starts with the next upload")
+            self._pool = None
+            raise
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -143,9 +193,7 @@ class _Service:
         cover = self.upload_dir / f"{item_id}.jpg"
         job.path.replace(clip)
         try:
-            vectors, timings = self.encoder.encode(clip, title=job.title,
-                                                   description=job.description,
-                                                   tags=job.tags, cover_path=cover)
+            vectors, timings = self.encode(clip, job, cover)
             start = time.perf_counter()
             self.live.add_item(item_id, vectors)
             timings["item_tower_s"] = time.perf_counter() - start
@@ -173,9 +221,36 @@ class _Service:
         return job.future
 
 
+class _CatchAll:
+    """ASGI middleware, the last line of defence: log an unhandled error, answer a plain 500."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:  # otherwise the connection just closes
+                await error(500, "internal server error (logged on the server)")(
+                    scope, receive, send)
+
+
 def create_app(model, dataset, *, encoder=None, upload_dir: str | os.PathLike | None = None,
                max_upload_mb: float = 20.0, queue_size: int = 4, max_k: int = 100,
-               ingest_timeout_s: float = 120.0):
+               ingest_timeout_s: float = 120.0, encode_in: str = "thread",
+               encoder_threads: int = 1):
     """The FastAPI app serving ``model`` over ``dataset`` (see :mod:`mmrec_lib.serving`).
 
     Parameters
@@ -196,8 +271,13 @@ def create_app(model, dataset, *, encoder=None, upload_dir: str | os.PathLike | 
         The largest ``k`` a query may ask for.
     ingest_timeout_s : float
         An upload not encoded within this time is answered with 504.
+    encode_in : {"thread", "process"}
+        Encode uploads in a worker thread of this process, or in one separate process
+        (started at first use; it keeps the queries' latency low while a clip is encoded).
+    encoder_threads : int
+        TensorFlow threads of the encoding process.
     """
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -206,6 +286,8 @@ def create_app(model, dataset, *, encoder=None, upload_dir: str | os.PathLike | 
     max_upload_mb = check_number("max_upload_mb", max_upload_mb, low=0, low_inclusive=False)
     queue_size = check_int("queue_size", queue_size)
     max_k = check_int("max_k", max_k)
+    check_choice("encode_in", encode_in, ("thread", "process"))
+    encoder_threads = check_int("encoder_threads", encoder_threads)
     ingest_timeout_s = check_number("ingest_timeout_s", ingest_timeout_s, low=0,
                                     low_inclusive=False)
     model_dir = None
@@ -220,7 +302,9 @@ def create_app(model, dataset, *, encoder=None, upload_dir: str | os.PathLike | 
     folder.mkdir(parents=True, exist_ok=True)
     service = _Service(live, dataset, encoder, upload_dir=folder,
                        max_upload_bytes=int(max_upload_mb * 2**20), queue_size=queue_size,
-                       max_k=max_k, ingest_timeout_s=ingest_timeout_s)
+                       max_k=max_k, ingest_timeout_s=ingest_timeout_s, encode_in=encode_in,
+                       encoder_threads=encoder_threads)
+    live.item_tower({})  # traces the item tower once, before the first upload
 
     from contextlib import asynccontextmanager
 
@@ -257,13 +341,7 @@ def create_app(model, dataset, *, encoder=None, upload_dir: str | os.PathLike | 
     async def http_error(_request, exc: StarletteHTTPException):
         return error(exc.status_code, str(exc.detail))
 
-    @app.middleware("http")
-    async def catch_all(request: Request, call_next):
-        try:
-            return await call_next(request)
-        except Exception:  # the last line of defence: log it, never show it
-            logger.exception("unhandled error on %s %s", request.method, request.url.path)
-            return error(500, "internal server error (logged on the server)")
+    app.add_middleware(_CatchAll)
 
     from mmrec_lib.serving._routes import add_routes
 

@@ -21,7 +21,7 @@ import pandas as pd
 from mmrec_lib._validation import check_choice, check_subset
 from mmrec_lib.errors import DataError, ParameterError
 
-__all__ = ["ClipEncoder"]
+__all__ = ["ClipEncoder", "init_process", "encode_in_process"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,15 @@ class ClipEncoder:
         self._musicnn = None
         return self
 
-    def warm_up(self) -> None:
-        """Load the text and audio networks now, so the first upload is not the slow one."""
+    def __getstate__(self) -> dict:
+        # Sent to the encoding process: settings and statistics, not the loaded networks.
+        return {**self.__dict__, "_text_encoder": None, "_musicnn": None}
+
+    def warm_up(self, clip_path: str | os.PathLike | None = None) -> None:
+        """Load the networks (and encode ``clip_path`` once), so no upload pays for it."""
+        if clip_path is not None:
+            self.encode(clip_path, title="warm up")
+            return
         if "text" in self.modalities:
             self._text(["warm up"])
         if "audio" in self.modalities and self.audio == "musicnn":
@@ -167,3 +174,30 @@ class ClipEncoder:
             raise DataError(f"{path.name}: the audio track is empty")
         values = audio.handcrafted_features(waveform, sr=audio.DEFAULT_SR).to_numpy(np.float64)
         return _standardise(values, *self.stats_["audio"])
+
+
+_PROCESS_ENCODER: ClipEncoder | None = None
+
+
+def init_process(encoder: ClipEncoder, warm_clip: str | None, threads: int) -> None:
+    """Initialiser of the encoding process: few TensorFlow threads, networks loaded."""
+    global _PROCESS_ENCODER
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    from mmrec_lib._env import import_tensorflow
+
+    tf = import_tensorflow()
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    _PROCESS_ENCODER = encoder
+    try:
+        encoder.warm_up(warm_clip)
+    except Exception:  # a warm-up failure must not kill the pool; the upload will report it
+        logger.exception("warming up the clip encoder failed")
+
+
+def encode_in_process(path: str, title: str, description: str, tags: str, cover_path: str):
+    """:meth:`ClipEncoder.encode` in the encoding process (see :func:`init_process`)."""
+    if _PROCESS_ENCODER is None:
+        raise RuntimeError("the encoding process was not initialised")
+    return _PROCESS_ENCODER.encode(path, title=title, description=description, tags=tags,
+                                   cover_path=cover_path)

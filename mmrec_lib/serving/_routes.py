@@ -77,30 +77,32 @@ def _check_filename(name) -> None:
 
 def add_routes(app, service) -> None:
     """Register every endpoint of the service on ``app``."""
-    from fastapi.responses import FileResponse, HTMLResponse
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
 
     live = service.live
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", response_class=HTMLResponse)
-    def index():
+    async def index():
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
 
     @app.get("/health")
-    def health():
-        return {"status": "ok", "items": live.num_items, "users": len(live.histories),
-                "ingest_queue": service.queue.qsize(),
-                "ingest_queue_size": service.queue.maxsize,
-                "modalities": live.modalities, "parts_exact": live.parts_exact}
+    async def health():
+        return JSONResponse({"status": "ok", "items": live.num_items,
+                             "users": len(live.histories),
+                             "ingest_queue": service.queue.qsize(),
+                             "ingest_queue_size": service.queue.maxsize,
+                             "encoder_ready": service.encoder_ready,
+                             "modalities": live.modalities, "parts_exact": live.parts_exact})
 
     @app.get("/users")
-    def users(limit: str = "50"):
+    async def users(limit: str = "50"):
         limit = _check_k(limit, 10_000)
-        return {"users": sorted(live.histories)[:limit]}
+        return JSONResponse({"users": sorted(live.histories)[:limit]})
 
     @app.get("/recommend")
-    def recommend(user: str | None = None, k: str = "10"):
+    async def recommend(user: str | None = None, k: str = "10"):
         if user is None:
             raise ServingError(422, "the query parameter 'user' is required")
         user = _check_id("user", user)
@@ -108,10 +110,10 @@ def add_routes(app, service) -> None:
         start = time.perf_counter()
         result = live.recommend(user, k)
         result["items"] = [service.describe(entry) for entry in result["items"]]
-        return {"user": user, "k": k, **result, "parts_exact": live.parts_exact,
-                "parts_note": live.parts_note,
-                "history": list(live.histories.get(user, []))[-10:],
-                "elapsed_ms": round(1000 * (time.perf_counter() - start), 3)}
+        return JSONResponse({"user": user, "k": k, **result, "parts_exact": live.parts_exact,
+                             "parts_note": live.parts_note,
+                             "history": list(live.histories.get(user, []))[-10:],
+                             "elapsed_ms": round(1000 * (time.perf_counter() - start), 3)})
 
     def known_item(item_id) -> str:
         item_id = _check_id("item", item_id)
@@ -120,40 +122,41 @@ def add_routes(app, service) -> None:
         return item_id
 
     @app.get("/similar")
-    def similar(item: str | None = None, k: str = "10"):
+    async def similar(item: str | None = None, k: str = "10"):
         if item is None:
             raise ServingError(422, "the query parameter 'item' is required")
         item = known_item(item)
         k = _check_k(k, service.max_k)
         start = time.perf_counter()
         items = [service.describe(entry) for entry in live.similar(item, k)]
-        return {"item": service.describe({"item_id": item}), "k": k, "items": items,
-                "elapsed_ms": round(1000 * (time.perf_counter() - start), 3)}
+        return JSONResponse({"item": service.describe({"item_id": item}), "k": k,
+                             "items": items,
+                             "elapsed_ms": round(1000 * (time.perf_counter() - start), 3)})
 
     @app.get("/items/{item_id}")
-    def item_info(item_id: str):
-        return service.describe({"item_id": known_item(item_id)})
+    async def item_info(item_id: str):
+        return JSONResponse(service.describe({"item_id": known_item(item_id)}))
 
     @app.get("/items/{item_id}/cover")
-    def cover(item_id: str):
+    async def cover(item_id: str):
         path = service.item_files(known_item(item_id))[1]
         if not path.is_file():
             raise ServingError(404, f"item {item_id!r} has no cover image")
         return FileResponse(path, media_type="image/jpeg")
 
     @app.get("/items/{item_id}/clip")
-    def clip(item_id: str):
+    async def clip(item_id: str):
         path = service.item_files(known_item(item_id))[0]
         if not path.is_file():
             raise ServingError(404, f"item {item_id!r} has no clip file")
         return FileResponse(path, media_type="video/mp4")
 
     @app.delete("/items/{item_id}")
-    def delete(item_id: str):
+    async def delete(item_id: str):
         item_id = known_item(item_id)
         live.remove_item(item_id)
         logger.info("removed item %s", item_id)
-        return {"item_id": item_id, "removed": True, "items": live.num_items}
+        return JSONResponse({"item_id": item_id, "removed": True, "items": live.num_items})
 
     @app.post("/view")
     async def view(request: Request):
@@ -181,8 +184,8 @@ def add_routes(app, service) -> None:
         user = _check_id("user", payload["user"])
         item = known_item(payload["item"])
         new = live.add_view(user, item)
-        return {"user": user, "item": item, "new_user": new,
-                "history_length": len(live.histories[user])}
+        return JSONResponse({"user": user, "item": item, "new_user": new,
+                             "history_length": len(live.histories[user])})
 
     @app.post("/ingest")
     async def ingest(request: Request):
@@ -241,5 +244,5 @@ def add_routes(app, service) -> None:
         except (ServingError, ValueError) as exc:  # DataError / ParameterError: a bad clip
             Path(target.name).unlink(missing_ok=True)
             raise ServingError(400, f"the clip cannot be used: {exc}") from None
-        return {**service.describe({"item_id": result["item_id"]}), **result,
-                "recommendable": True}
+        return JSONResponse({**service.describe({"item_id": result["item_id"]}), **result,
+                             "recommendable": True})
