@@ -97,6 +97,7 @@ async def run(args, base_url: str, process, clips: list[Path]) -> dict:
 
         ingest_times: list[float] = []
         server_times: list[float] = []
+        steps: list[dict] = []
 
         async def ingest_worker():
             await asyncio.sleep(0.2)  # let the queries start first
@@ -124,6 +125,7 @@ async def run(args, base_url: str, process, clips: list[Path]) -> dict:
                 errors["not_recommendable"] += similar.status_code != 200
                 ingest_times.append(elapsed)
                 server_times.append(body["timings"]["total_s"])
+                steps.append(body["timings"])
 
         started = time.perf_counter()
         await asyncio.gather(ingest_worker(), *[query_worker() for _ in range(args.concurrency)])
@@ -142,6 +144,9 @@ async def run(args, base_url: str, process, clips: list[Path]) -> dict:
         "ingest_p95_s": round(float(np.percentile(ingest_times, 95)), 3) if ingest_times else None,
         "ingest_server_p95_s": (round(float(np.percentile(server_times, 95)), 3)
                                 if server_times else None),
+        # mean seconds of each step of an upload, measured by the server
+        "ingest_steps_mean_s": {key: round(float(np.mean([t[key] for t in steps])), 3)
+                                for key in (steps[0] if steps else {})},
         "errors": errors, "wall_s": round(wall, 2), "cpu_count": os.cpu_count(),
     }
 

@@ -190,6 +190,24 @@ def test_encoder_reproduces_catalogue_features(served, encoder):
                                    atol=1e-3)
 
 
+def test_item_tower_reproduces_catalogue_rows(served):
+    """A catalogue item's features through the live item tower give its vector, bias, parts
+    (minus the learnt id embedding and id bias, which a new item does not have)."""
+    from mmrec_lib.serving import LiveRecommender
+
+    _, model, _, _ = served
+    live = LiveRecommender(model)
+    network = model.network_
+    for row in (0, 17):
+        vectors = {m: model._arrays[f"feature_{j}"][row] for j, m in enumerate(model.modalities_)}
+        q, b, parts = live.item_tower(vectors)
+        embedding = network.item_embedding.get_weights()[0][row]
+        id_bias = network.item_id_bias.get_weights()[0][row, 0]
+        np.testing.assert_allclose(q[0] + embedding, live._q[row], atol=1e-5)
+        np.testing.assert_allclose(b[0] + id_bias, live._b[row], atol=1e-5)
+        np.testing.assert_allclose(parts[0], live._parts[row], atol=1e-5)
+
+
 # ------------------------------------------------------------------ malformed requests
 
 

@@ -67,6 +67,7 @@ class LiveRecommender:
         except Exception as error:  # ParameterError / ModelError: say why, serve anyway
             self.parts_exact, self.parts_note = False, f"no exact per-modality split: {error}"
         self._lock = threading.RLock()
+        self._tower = None
         self._ids: list[str] = []
         self._row: dict[str, int] = {}
         self._q = np.zeros((0, self.dim), np.float32)
@@ -155,13 +156,30 @@ class LiveRecommender:
                 raise DataError(f"the {modality} vector of the clip is not finite")
             inputs.append(tf.constant(vector))
             present.append(True)
-        mask = np.array([present], dtype=bool)
-        content = self.network.fusion(inputs, modality_mask=mask).numpy().astype(np.float32)
-        bias = np.zeros(1, np.float32)
-        if self.network.content_bias is not None:
-            bias = self.network.content_bias(content).numpy()[:, 0].astype(np.float32)
-        parts = self._part_vectors(inputs, mask)
+        # One batch through the fusion layer: the item with its modalities, with none, and
+        # with each one alone (the last rows give the parts of score_parts).
+        mask = np.array(present, dtype=bool)
+        masks = np.zeros((len(mask) + 2, len(mask)), dtype=bool)
+        masks[0] = mask
+        masks[2:][np.diag_indices(len(mask))] = mask
+        if self._tower is None:
+            self._tower = tf.function(self._tower_batch, reduce_retracing=True)
+        content, bias, fused = (x.numpy().astype(np.float32)
+                                for x in self._tower(inputs, tf.constant(masks)))
+        parts = (fused[2:] - fused[1])[None] if self.parts_exact else np.zeros(
+            (1, len(mask), self.dim), np.float32)
         return content, bias, parts  # a new item has no id embedding and no id bias yet
+
+    def _tower_batch(self, inputs, masks):
+        tf = self._tf
+        rows = tf.shape(masks)[0]
+        fused = self.network.fusion([tf.repeat(x, rows, axis=0) for x in inputs],
+                                    modality_mask=masks)
+        content = fused[:1]
+        bias = tf.zeros((1,), fused.dtype)
+        if self.network.content_bias is not None:
+            bias = self.network.content_bias(content)[:, 0]
+        return content, bias, fused
 
     def add_item(self, item_id: str, vectors: Mapping[str, np.ndarray]) -> None:
         """Run the item tower on a new clip and make it recommendable."""
