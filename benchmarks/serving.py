@@ -138,6 +138,8 @@ async def run(args, base_url: str, process, clips: list[Path]) -> dict:
         "max_ms": round(float(ms.max()), 2) if len(ms) else None,
         "requests_per_s": round(len(latencies) / wall, 1),
         # the handler's own compute (ranking, explanation), without HTTP and waiting for CPU
+        "server_compute_p50_ms": (round(float(np.percentile(server_ms, 50)), 3)
+                                  if server_ms else None),
         "server_compute_p99_ms": (round(float(np.percentile(server_ms, 99)), 3)
                                   if server_ms else None),
         "ingest_p50_s": round(float(np.percentile(ingest_times, 50)), 3) if ingest_times else None,
