@@ -382,3 +382,18 @@ def test_real_uvicorn_server_on_localhost(served, encoder, tmp_path):
         server.should_exit = True
         thread.join(10)
     assert not thread.is_alive()
+
+
+def test_create_app_from_a_saved_folder_and_bad_options(served, tmp_path):
+    from mmrec_lib.errors import ParameterError
+    from mmrec_lib.serving import SERVING_FILE, create_app
+
+    dataset, _, model_dir, _ = served
+    assert json.loads((model_dir / SERVING_FILE).read_text())["audio"] == "handcrafted"
+    app = create_app(str(model_dir), dataset, upload_dir=tmp_path / "up")
+    with TestClient(app) as test_client:
+        assert test_client.get("/health").json()["modalities"] == ["audio", "visual"]
+    for options in ({"max_upload_mb": 0}, {"queue_size": 0}, {"encode_in": "gpu"},
+                    {"max_k": True}):
+        with pytest.raises(ParameterError):
+            create_app(str(model_dir), dataset, **options)
