@@ -20,7 +20,7 @@ NB_EXEC_FLAGS := --to notebook --execute --inplace \
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-cell-timeout=1800 \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: help install book book-stored browser-test test unit lint nbval notebooks lab labs labs-check mathjax clean
+.PHONY: help install book book-stored browser-test test unit lint nbval notebooks lab labs labs-check mathjax clean serve
 
 help:
 	@echo "make book   - set up .venv, execute the notebooks, build the HTML book"
@@ -28,6 +28,7 @@ help:
 	@echo "make lab    - JupyterLab on notebooks/"
 	@echo "make notebooks [NB=notebooks/02_...ipynb] - re-execute notebooks in place"
 	@echo "make labs   - regenerate the student versions in labs/"
+	@echo "make serve [PORT=8000] - the live recommender demo on http://127.0.0.1:8000 (trains a MiniClips model once)"
 
 install: $(STAMP)
 
@@ -88,6 +89,12 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/
+
+# The real-time demo (chapter 13): loads the MiniClips model saved in the cache, training it
+# there first if absent, and serves it with uvicorn on 127.0.0.1 only.
+PORT ?= 8000
+serve: $(STAMP)
+	$(BIN)/python -m mmrec_lib.serving --port $(PORT)
 
 clean:
 	rm -rf book/_build book/_static/mathjax .pytest_cache
