@@ -94,7 +94,7 @@ class LiveRecommender:
         self._user_embedding = (network.user_embedding.get_weights()[0]
                                 if network.user_embedding is not None else None)
         self._user_row = {str(u): r for r, u in enumerate(model.user_ids_)}
-        history = model._arrays["history"]
+        history = model._arrays["user_histories"]
         self.histories: dict[str, list[str]] = {
             str(u): [ids[i] for i in history[r] if i >= 0] for r, u in enumerate(model.user_ids_)}
         matrix = model.train_matrix_.tocsr()
