@@ -1,6 +1,6 @@
 """Approximate nearest-neighbour retrieval with FAISS: exact, HNSW, IVF and IVF-PQ indexes.
 
-Introduced in chapter ... (retrieval at scale, coming). The exact index
+Introduced in chapter 10 (from notebook to production). The exact index
 (``IndexFlatIP``) is the anchor: it returns the same top-k as
 :func:`mmrec_lib.similarity.top_k` on the full score matrix, and the
 approximate indexes are judged by their recall against it.

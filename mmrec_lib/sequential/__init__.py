@@ -1,4 +1,4 @@
-"""Sequential and generative (GPT-style) next-item recommendation (chapter 19).
+"""Sequential and generative (GPT-style) next-item recommendation (chapter 09, coming).
 
 - :mod:`~mmrec_lib.sequential.data`: time-ordered sequences, tokens, padding, leave-one-out.
 - :mod:`~mmrec_lib.sequential.evaluation`: full-ranking and sampled HR@k / NDCG@k.

@@ -9,7 +9,7 @@ history, not only the training users'::
     model.score(user_ids)              # (n_users, n_items): after each user's train sequence
     model.score_histories(histories)   # (n_histories, n_items): after each given sequence
 
-So the baselines of chapter 05 and the sequence models of chapter 19 are
+So the baselines of chapter 05 and the sequence models of chapter 09 are
 compared by the same functions (:func:`mmrec_lib.evaluate` and
 :func:`mmrec_lib.sequential.evaluate_next_item`).
 """
@@ -33,7 +33,7 @@ __all__ = ["SequentialModel"]
 class SequentialModel(InterestModel):
     """Base class of the next-item models.
 
-    Introduced in chapter 19. Subclasses implement ``_fit_sequences(sequences,
+    Introduced in chapter 09. Subclasses implement ``_fit_sequences(sequences,
     validation)`` and ``_score_tokens(histories)``, where a sequence or history is
     an int array of item tokens (``item index + 1``, see
     :mod:`mmrec_lib.sequential.data`) and ``validation`` is ``None`` or a pair
@@ -106,7 +106,7 @@ class SequentialModel(InterestModel):
                         unknown: str = "error") -> np.ndarray:
         """Next-item scores after each history (a sequence of item ids, oldest first).
 
-        Introduced in chapter 19. Items seen in a history are not removed here.
+        Introduced in chapter 09. Items seen in a history are not removed here.
 
         Parameters
         ----------

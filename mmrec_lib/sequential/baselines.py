@@ -31,7 +31,7 @@ def _bag_matrix(histories: list[np.ndarray], num_items: int) -> sparse.csr_matri
 class SequentialPopularityModel(SequentialModel):
     """Score = number of training events of the item, the same after every history.
 
-    Introduced in chapter 19; the floor every next-item model must clear.
+    Introduced in chapter 09; the floor every next-item model must clear.
     """
 
     def _fit_sequences(self, sequences, validation):
@@ -44,7 +44,7 @@ class SequentialPopularityModel(SequentialModel):
 class SequentialEASEModel(SequentialModel):
     """EASE (:class:`mmrec_lib.interest.EASEModel`) on the bag of items of a history.
 
-    Introduced in chapter 19. Order is ignored: the history becomes a binary row
+    Introduced in chapter 09. Order is ignored: the history becomes a binary row
     ``x`` and the scores are ``x B`` with the EASE item-item weights ``B`` fitted
     on the training users. It answers "what goes with everything you watched",
     not "what comes next".
@@ -73,7 +73,7 @@ class SequentialEASEModel(SequentialModel):
 class MarkovModel(SequentialModel):
     r"""First-order Markov chain: the next item depends only on the last one.
 
-    Introduced in chapter 19. With :math:`C_{ij}` the number of times item
+    Introduced in chapter 09. With :math:`C_{ij}` the number of times item
     :math:`j` directly followed item :math:`i` in a training sequence and
     :math:`p_j` the share of training events of item :math:`j`,
 

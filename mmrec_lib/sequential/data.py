@@ -1,4 +1,4 @@
-"""Time-ordered user sequences, item tokens, padding and the leave-one-out split (chapter 19).
+"""Time-ordered user sequences, item tokens, padding and the leave-one-out split (chapter 09).
 
 Conventions used by every sequential model in :mod:`mmrec_lib.sequential`:
 
@@ -47,7 +47,7 @@ PADDING_TOKEN = 0
 def sort_interactions(interactions: pd.DataFrame) -> pd.DataFrame:
     """``interactions`` sorted by user, then time (ties: input row order), index reset.
 
-    Introduced in chapter 19. Uses a stable sort (mergesort), so two rows of a
+    Introduced in chapter 09. Uses a stable sort (mergesort), so two rows of a
     user with the same ``timestamp`` stay in the order they had in the input.
     Without a ``timestamp`` column only the user grouping changes.
     """
@@ -67,7 +67,7 @@ def sort_interactions(interactions: pd.DataFrame) -> pd.DataFrame:
 def user_sequences(interactions: pd.DataFrame) -> pd.Series:
     """Each user's item ids in time order, as a Series of 1-D arrays indexed by user id.
 
-    Introduced in chapter 19. Repeated items are kept (a re-watch is an event).
+    Introduced in chapter 09. Repeated items are kept (a re-watch is an event).
 
     Returns
     -------
@@ -96,7 +96,7 @@ def encode_sequences(sequences: Sequence[Sequence], item_encoder: IdEncoder, *,
                      unknown: str = "error") -> list[np.ndarray]:
     """Item-id sequences as token arrays (``index + 1``; 0 is padding).
 
-    Introduced in chapter 19.
+    Introduced in chapter 09.
 
     Parameters
     ----------
@@ -133,7 +133,7 @@ def encode_sequences(sequences: Sequence[Sequence], item_encoder: IdEncoder, *,
 def pad_sequences(token_sequences: Sequence[Sequence[int]], max_len: int) -> np.ndarray:
     """Left-pad with 0 (or keep the most recent ``max_len`` tokens) into a matrix.
 
-    Introduced in chapter 19.
+    Introduced in chapter 09.
 
     Parameters
     ----------
@@ -193,7 +193,7 @@ class SequenceSplit:
 def leave_one_out(interactions: pd.DataFrame, *, min_interactions: int = 3) -> SequenceSplit:
     """Per user: latest interaction -> test, the one before -> validation, the rest -> train.
 
-    Introduced in chapter 19, the protocol of SASRec and BERT4Rec. Time order is
+    Introduced in chapter 09, the protocol of SASRec and BERT4Rec. Time order is
     that of :func:`sort_interactions` (ties: input row order).
 
     Parameters

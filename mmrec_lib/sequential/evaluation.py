@@ -1,6 +1,6 @@
 """Next-item evaluation: full ranking over the catalogue (the honest one) and sampled ranking.
 
-Introduced in chapter 19. For each evaluated user there is one target, the
+Introduced in chapter 09. For each evaluated user there is one target, the
 held-out next item. The model scores every catalogue item after the user's
 history; the items of the history are removed from the ranking (the target
 itself never is, even if it was seen before), and HR@k and NDCG@k are computed
@@ -41,7 +41,7 @@ def next_item_metrics(scores: np.ndarray, targets: np.ndarray, exclude=None, *, 
                       per_user: bool = False) -> dict[str, float | np.ndarray]:
     """HR@k and NDCG@k of one target per row.
 
-    Introduced in chapter 19. Ties rank the lower item index first (as
+    Introduced in chapter 09. Ties rank the lower item index first (as
     :func:`mmrec_lib.similarity.top_k`).
 
     Parameters
@@ -79,7 +79,7 @@ def sample_candidates(targets: np.ndarray, exclude: list[np.ndarray], num_items:
                       item_counts: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
     """Boolean mask of shape (n_users, num_items): the target plus sampled unseen negatives.
 
-    Introduced in chapter 19. Negatives are drawn without replacement among the
+    Introduced in chapter 09. Negatives are drawn without replacement among the
     items that are neither the target nor in ``exclude[u]``, uniformly or in
     proportion to ``item_counts`` (items with count 0 are then never drawn). A
     user with fewer allowed items gets all of them.
@@ -112,7 +112,7 @@ def evaluation_histories(split: SequenceSplit, stage: Literal["validation", "tes
                          ) -> tuple[list[np.ndarray], pd.DataFrame]:
     """The history before each target of ``stage`` and the target rows.
 
-    Introduced in chapter 19. For ``"validation"`` the history is the user's
+    Introduced in chapter 09. For ``"validation"`` the history is the user's
     ``train`` sequence; for ``"test"`` it is the ``train`` sequence followed by
     the user's validation item (the model is not refitted, as in SASRec).
 
@@ -142,7 +142,7 @@ def evaluate_next_item(model, split: SequenceSplit, *,
                        per_user: bool = False) -> dict[str, float | np.ndarray]:
     """HR@k and NDCG@k of a fitted sequential model on the leave-one-out ``split``.
 
-    Introduced in chapter 19. See the module docstring for the protocols.
+    Introduced in chapter 09. See the module docstring for the protocols.
 
     Parameters
     ----------

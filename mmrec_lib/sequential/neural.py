@@ -26,7 +26,7 @@ def training_pairs(sequences: list[np.ndarray], max_len: int, *, all_windows: bo
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Inputs and next-item targets, both left-padded to ``max_len``.
 
-    Introduced in chapter 19. For a sequence ``t`` the input is ``t[:-1]`` and
+    Introduced in chapter 09. For a sequence ``t`` the input is ``t[:-1]`` and
     the target ``t[1:]`` (position ``i`` must predict the item after it).
     By default only the most recent ``max_len`` pairs are kept (the original
     SASRec); with ``all_windows`` a longer sequence is cut, from its end, into
@@ -58,7 +58,7 @@ def training_pairs(sequences: list[np.ndarray], max_len: int, *, all_windows: bo
 class KerasSequentialModel(SequentialModel):
     """Shared fit / score / save / load of the Keras next-item models.
 
-    Introduced in chapter 19. Subclasses set their parameters in ``__init__``
+    Introduced in chapter 09. Subclasses set their parameters in ``__init__``
     and build the network in ``_network(num_items)``. ``fit`` trains with Adam on
     the full softmax over the catalogue. With ``validation``, the full-ranking
     NDCG@10 of the validation targets is computed after every epoch
@@ -135,7 +135,7 @@ class KerasSequentialModel(SequentialModel):
     def hidden_states(self, histories) -> np.ndarray:
         """The network's output at every position: shape (n, max_len, embedding_dim).
 
-        Introduced in chapter 19 (to inspect the causal mask). ``histories`` are
+        Introduced in chapter 09 (to inspect the causal mask). ``histories`` are
         item-id sequences, left-padded / truncated to ``max_len``.
         """
         check_is_fitted(self)
@@ -197,7 +197,7 @@ class KerasSequentialModel(SequentialModel):
 class SASRecModel(KerasSequentialModel):
     """SASRec (Kang & McAuley, 2018): causal self-attention over the item sequence.
 
-    Introduced in chapter 19. A decoder-only transformer, the GPT recipe applied
+    Introduced in chapter 09. A decoder-only transformer, the GPT recipe applied
     to item tokens: learned position embeddings, a causal mask (position ``t``
     sees items ``<= t`` only), ``num_blocks`` pre-norm blocks with dropout and
     layer norm, tied input/output item embeddings. Trained on every position
@@ -261,7 +261,7 @@ class SASRecModel(KerasSequentialModel):
 class GRU4RecModel(KerasSequentialModel):
     """GRU4Rec (Hidasi et al., 2016): a recurrent network reads the sequence item by item.
 
-    Introduced in chapter 19. Embedding -> dropout -> GRU -> dropout -> linear
+    Introduced in chapter 09. Embedding -> dropout -> GRU -> dropout -> linear
     projection, scored against the tied item embeddings with the same full
     softmax loss as :class:`SASRecModel` (so the comparison is about the
     sequence encoder). Parameters as :class:`SASRecModel`, without the

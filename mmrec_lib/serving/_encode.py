@@ -36,7 +36,7 @@ def _standardise(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.nd
 class ClipEncoder:
     """Turns an mp4 file plus its title into ``{modality: vector}``, like ``item_features``.
 
-    Introduced in chapter 13 (real time). ``fit(dataset)`` reads the catalogue's feature
+    Introduced in chapter 10 (real time). ``fit(dataset)`` reads the catalogue's feature
     statistics (cached by the earlier chapters); :meth:`encode` then encodes one clip.
 
     Parameters
