@@ -11,6 +11,7 @@ import pytest
 from mmrec_lib import privacy
 from mmrec_lib.errors import DataError, NotFittedError, ParameterError
 from mmrec_lib.interest import ScoreFunctionModel
+from mmrec_lib.privacy import dp_sgd
 
 
 def toy_interactions(num_users=12, num_items=15, per_user=5, seed=0) -> pd.DataFrame:
@@ -37,7 +38,7 @@ BATCH = (np.array([0, 1, 2, 3, 0]), np.array([1, 2, 3, 4, 5]), np.array([0, 0, 1
 def test_clipping_bounds_every_per_example_gradient_norm():
     P, Q, b = tiny_tables()
     grads = privacy.bpr_per_example_gradients(P, Q, b, *BATCH)
-    factors = privacy._clip_factors(__import__("tensorflow"), grads, 0.1).numpy()
+    factors = dp_sgd._clip_factors(__import__("tensorflow"), grads, 0.1).numpy()
     norms = np.sqrt(sum((g.numpy().reshape(5, -1) ** 2).sum(1) for g in grads))
     assert (norms > 0.1).all()  # the test is only meaningful if every example gets clipped
     np.testing.assert_allclose(norms * factors, 0.1, rtol=1e-5)
@@ -53,7 +54,7 @@ def test_no_noise_and_huge_clip_give_plain_averaged_gradient():
     users, positives, negatives = BATCH
     grads = privacy.bpr_per_example_gradients(P, Q, b, users, positives, negatives)
     averaged = privacy.clip_and_noise(grads, clip=1e9, noise_multiplier=0.0, denominator=5.0)
-    dense = privacy._scatter_rows(tf, [g * 1.0 for g in grads], users, positives, negatives, 4, 6)
+    dense = dp_sgd._scatter_rows(tf, [g * 1.0 for g in grads], users, positives, negatives, 4, 6)
     with tf.GradientTape() as tape:
         difference = (tf.reduce_sum(tf.gather(P, users) * (tf.gather(Q, positives)
                                                            - tf.gather(Q, negatives)), 1)
@@ -88,7 +89,7 @@ def test_dp_model_fits_scores_and_is_deterministic():
 
 @pytest.mark.parametrize("name, value", [("clip", 0.0), ("noise_multiplier", -1.0),
                                          ("delta", 1.0), ("batch_size", 0),
-                                         ("learning_rate", float("nan"))])
+                                         ("learning_rate", float("nan")), ("clip", math.inf)])
 def test_dp_model_rejects_bad_parameters(name, value):
     with pytest.raises(ParameterError, match=name):
         privacy.DPMatrixFactorization(**{name: value}).fit(toy_interactions())
@@ -198,6 +199,12 @@ def test_item_index_rejects_bad_inputs():
         index.score(np.ones(3))
     with pytest.raises(ParameterError, match="item_factors"):
         privacy.ItemIndex(["a"], np.eye(2))
+    with pytest.raises(ParameterError, match="history"):
+        privacy.user_vector_from_history([0.5], np.eye(2))
+    with pytest.raises(DataError, match="outside"):
+        privacy.user_vector_from_history([2], np.eye(2))
+    with pytest.raises(ParameterError, match="l2"):
+        privacy.user_vector_from_history([1], np.eye(2), l2=0.0)
 
 
 # --- Membership inference -------------------------------------------------------------

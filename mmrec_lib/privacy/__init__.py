@@ -1,0 +1,54 @@
+"""Privacy for recommenders: DP-SGD by hand, its epsilon, FedAvg, membership inference, on-device scoring.
+
+Four tools, each small enough to read in one sitting:
+
+* :class:`DPMatrixFactorization` trains BPR matrix factorisation with DP-SGD written
+  by hand in TensorFlow (per-example gradients, clipping to L2 norm ``clip``, Gaussian
+  noise of standard deviation ``noise_multiplier * clip``, averaging), and
+  :func:`epsilon_for` / :func:`noise_for_epsilon` turn its settings into a privacy
+  budget with the RDP accountant of ``dp-accounting``.
+* :func:`federated_fit` simulates federated averaging: user vectors never leave the
+  "device", the server only sees clipped (and optionally noised) item-side updates
+  of a sampled cohort of users per round.
+* :func:`membership_inference_auc` measures leakage with the score-threshold attack
+  of Yeom et al. (2018): how well a model's scores separate training interactions
+  from held-out ones (AUC 0.5 = no leakage).
+* :class:`ItemIndex` and :func:`user_vector_from_history` split scoring into a
+  server-side item index and a user vector computed on the client from the user's
+  own history, so the server never needs a user id.
+
+What the guarantees cover
+-------------------------
+DP-SGD here is **example-level**: one example is one interaction (user, item), and
+neighbouring datasets differ in one interaction. A user with 50 interactions is
+protected with roughly ``50 * epsilon`` (group privacy), not ``epsilon``. User-level
+privacy needs every user's whole contribution clipped together; that is what
+:func:`federated_fit` does (one client = one user, its whole update clipped), so its
+``epsilon_for(noise, clients_per_round / num_users, rounds, delta)`` is **user-level**,
+but only for the item-side parameters that leave the device.
+
+TensorFlow is imported lazily, so ``import mmrec_lib.privacy`` stays light.
+"""
+
+from mmrec_lib.privacy.accounting import epsilon_for, noise_for_epsilon
+from mmrec_lib.privacy.dp_sgd import (
+    DPMatrixFactorization,
+    bpr_per_example_gradients,
+    clip_and_noise,
+)
+from mmrec_lib.privacy.federated import FederatedMatrixFactorization, federated_fit
+from mmrec_lib.privacy.membership import membership_inference_auc
+from mmrec_lib.privacy.on_device import ItemIndex, user_vector_from_history
+
+__all__ = [
+    "clip_and_noise",
+    "bpr_per_example_gradients",
+    "epsilon_for",
+    "noise_for_epsilon",
+    "DPMatrixFactorization",
+    "FederatedMatrixFactorization",
+    "federated_fit",
+    "user_vector_from_history",
+    "ItemIndex",
+    "membership_inference_auc",
+]
