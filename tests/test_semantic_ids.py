@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mmrec_lib import sequential as sq
-from mmrec_lib.errors import DataError, ParameterError
+from mmrec_lib.errors import DataError, ModelError, ParameterError
 
 NUM_ITEMS = 24
 
@@ -206,3 +206,28 @@ def test_generator_bad_inputs(generator):
         sq.SemanticIDGenerator(codebook_size=1).fit(cycle_interactions(), CATALOGUE)
     with pytest.raises(ParameterError):
         sq.SemanticIDGenerator().fit(cycle_interactions())  # no item vectors
+
+
+def test_save_load_generates_identically(generator, tmp_path):
+    import copy
+
+    model = copy.copy(generator)
+    model.quantizer_ = copy.deepcopy(generator.quantizer_)
+    model.add_items(item_frame([100], [2 * np.pi * 7 / NUM_ITEMS]))
+    loaded = sq.SemanticIDGenerator.load(model.save(tmp_path / "tiger"))
+    histories = [[5, 6, 7], [1], [20, 21, 22, 23]]
+    np.testing.assert_array_equal(loaded.score_histories(histories),
+                                  model.score_histories(histories))
+    np.testing.assert_array_equal(loaded.code_tokens_, model.code_tokens_)
+    assert loaded.recommend([0, 1], k=3).equals(model.recommend([0, 1], k=3))
+    with pytest.raises(ModelError):
+        sq.SemanticIDGenerator.load(tmp_path / "missing")
+
+
+def test_same_seed_same_codes_and_scores(generator):
+    again = sq.SemanticIDGenerator(**generator.get_params()).set_params(epochs=2)
+    again.fit(cycle_interactions(), CATALOGUE)
+    np.testing.assert_array_equal(again.code_tokens_, generator.code_tokens_)
+    twice = sq.SemanticIDGenerator(**again.get_params()).fit(cycle_interactions(), CATALOGUE)
+    np.testing.assert_array_equal(twice.score_histories([[3, 4]]),
+                                  again.score_histories([[3, 4]]))

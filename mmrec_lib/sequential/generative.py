@@ -13,7 +13,9 @@ generated as soon as its content gives it a code.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -178,7 +180,6 @@ class SemanticIDGenerator(SequentialModel):
 
     def _fit_sequences(self, sequences, validation):
         from mmrec_lib._env import import_tensorflow
-        from mmrec_lib.sequential._generative_networks import CodeTokenNetwork
 
         tf = import_tensorflow()
         inputs, targets = training_pairs(self._streams(sequences), self.max_tokens,
@@ -188,17 +189,90 @@ class SemanticIDGenerator(SequentialModel):
         if not any(len(s) > 1 for s in sequences):
             raise DataError("no training sequence has two items: there is no next item to learn")
         tf.keras.utils.set_random_seed(self.seed)
-        self.network_ = CodeTokenNetwork(
-            self.vocabulary_size_, max_tokens=self.max_tokens, embedding_dim=self.embedding_dim,
-            num_blocks=self.num_blocks, num_heads=self.num_heads, dropout=self.dropout,
-            seed=self.seed)
-        self.network_(np.zeros((1, self.max_tokens), np.int32))  # creates the weights
+        self.network_ = self._build_network()
         self.network_.compile(optimizer=tf.keras.optimizers.Adam(self.learning_rate))
         dataset = (tf.data.Dataset.from_tensor_slices((inputs, targets))
                    .shuffle(len(inputs), seed=self.seed, reshuffle_each_iteration=True)
                    .batch(self.batch_size))
         history = self.network_.fit(dataset, epochs=self.epochs, verbose=0)
         self.history_ = {"loss": [float(v) for v in history.history["loss"]]}
+
+    def _build_network(self):
+        from mmrec_lib.sequential._generative_networks import CodeTokenNetwork
+
+        network = CodeTokenNetwork(
+            self.vocabulary_size_, max_tokens=self.max_tokens, embedding_dim=self.embedding_dim,
+            num_blocks=self.num_blocks, num_heads=self.num_heads, dropout=self.dropout,
+            seed=self.seed)
+        network(np.zeros((1, self.max_tokens), np.int32))  # creates the weights
+        return network
+
+    # ------------------------------------------------------------------ save / load
+
+    def save(self, path) -> Path:
+        """Save to a folder: ``config.json``, ``arrays.npz`` and ``network.weights.h5``.
+
+        Added items are saved too; the loaded model generates exactly as this one.
+        """
+        from mmrec_lib.utils import atomic_dir
+
+        check_is_fitted(self)
+        path = Path(path)
+        with atomic_dir(path) as folder:
+            folder = Path(folder)
+            config = {"class": type(self).__name__, "params": self.get_params(),
+                      "history": self.history_, "fitted_rows": self.fitted_rows_,
+                      "suffix_size": self.suffix_size_}
+            (folder / "config.json").write_text(json.dumps(config, indent=1))
+            centroids = {f"centroids_{level}": center
+                         for level, center in enumerate(self.quantizer_.centroids_)}
+            np.savez(folder / "arrays.npz", user_ids=self.user_ids_, item_ids=self.item_ids_,
+                     row_item_ids=self.row_item_ids_, codes=self.quantizer_.codes_,
+                     tokens=np.concatenate(self.train_sequences_),
+                     lengths=np.array([len(s) for s in self.train_sequences_]), **centroids)
+            self.network_.save_weights(str(folder / "network.weights.h5"))
+        return path
+
+    @classmethod
+    def load(cls, path) -> SemanticIDGenerator:
+        """Load a model saved by :meth:`save`."""
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{path} is not a saved {cls.__name__} (no config.json)")
+        config = json.loads((path / "config.json").read_text())
+        if config.get("class") != cls.__name__:
+            raise ModelError(f"{path} holds a {config.get('class')}, not a {cls.__name__}")
+        model = cls(**config["params"])
+        with np.load(path / "arrays.npz", allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        model.history_ = config["history"]
+        model.fitted_rows_ = config["fitted_rows"]
+        model.suffix_size_ = config["suffix_size"]
+        model.vocabulary_size_ = 1 + model.levels * model.codebook_size + model.suffix_size_
+        model.user_encoder_ = IdEncoder().fit(arrays["user_ids"])
+        model.item_encoder_ = IdEncoder().fit(arrays["item_ids"])
+        model.user_ids_ = model.user_encoder_.classes_
+        model.item_ids_ = model.item_encoder_.classes_
+        model.row_item_ids_ = arrays["row_item_ids"]
+        quantizer = ResidualQuantizer(levels=model.levels, codebook_size=model.codebook_size,
+                                      seed=model.seed)
+        quantizer.centroids_ = [arrays[f"centroids_{level}"] for level in range(model.levels)]
+        quantizer.codes_ = arrays["codes"].astype(np.int64)
+        quantizer.item_of_code_ = {tuple(int(c) for c in row): index
+                                   for index, row in enumerate(quantizer.codes_)}
+        model.quantizer_ = quantizer
+        model.train_sequences_ = np.split(arrays["tokens"].astype(np.int32),
+                                          np.cumsum(arrays["lengths"])[:-1])
+        rows = np.repeat(np.arange(len(model.user_ids_)), arrays["lengths"])
+        matrix = sparse.csr_matrix((np.ones(len(rows), np.float32),
+                                    (rows, arrays["tokens"].astype(np.int64) - 1)),
+                                   shape=(len(model.user_ids_), len(model.item_ids_)))
+        matrix.data[:] = 1.0
+        model.train_matrix_ = matrix
+        model._update_codes()
+        model.network_ = model._build_network()
+        model.network_.load_weights(str(path / "network.weights.h5"))
+        return model
 
     # ------------------------------------------------------------------ decoding
 
