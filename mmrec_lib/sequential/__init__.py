@@ -30,12 +30,14 @@ from mmrec_lib.sequential.evaluation import (
     next_item_metrics,
     sample_candidates,
 )
+from mmrec_lib.sequential.generative import SemanticIDGenerator
 from mmrec_lib.sequential.neural import (
     GRU4RecModel,
     KerasSequentialModel,
     SASRecModel,
     training_pairs,
 )
+from mmrec_lib.sequential.semantic_ids import ResidualQuantizer
 
 __all__ = [
     "PADDING_TOKEN",
@@ -57,4 +59,6 @@ __all__ = [
     "GRU4RecModel",
     "SASRecModel",
     "training_pairs",
+    "ResidualQuantizer",
+    "SemanticIDGenerator",
 ]
