@@ -8,10 +8,8 @@ of SASRec (:mod:`mmrec_lib.sequential._networks`).
 
 from __future__ import annotations
 
-import numpy as np
-
 from mmrec_lib._env import import_tensorflow
-from mmrec_lib.sequential._networks import _CausalBlock, causal_attention_mask
+from mmrec_lib.sequential._networks import _CausalBlock, causal_decode
 
 __all__ = ["CodeTokenNetwork"]
 
@@ -51,15 +49,7 @@ class CodeTokenNetwork(keras.Model):
         return [self.loss_tracker]
 
     def call(self, tokens, training=None):
-        valid = tf.cast(tokens > 0, tf.float32)[..., None]
-        positions = tf.range(tf.shape(tokens)[1])
-        x = self.token_embedding(tokens) * float(np.sqrt(self.embedding_dim))
-        x = x + self.position_embedding(positions)[None]
-        x = self.input_dropout(x, training=training) * valid
-        mask = causal_attention_mask(tokens)
-        for block in self.blocks:
-            x = block(x, mask, training=training) * valid
-        return self.final_norm(x) * valid
+        return causal_decode(self, self.token_embedding, tokens, training=training)
 
     def token_logits(self, hidden):
         """Logits of every token (padding included, never a target): (..., vocabulary_size)."""

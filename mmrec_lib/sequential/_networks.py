@@ -34,6 +34,25 @@ def causal_attention_mask(tokens):
     return causal[None] & (key_valid | itself)
 
 
+def causal_decode(network, token_embedding, tokens, training=None):
+    """The decoder's forward pass, shared by SASRec and the semantic-ID generator.
+
+    Scaled token embeddings plus learned positions, input dropout, the causal
+    blocks and a final layer norm; padded positions (token 0) stay zero
+    throughout. ``network`` provides ``embedding_dim``, ``position_embedding``,
+    ``input_dropout``, ``blocks`` and ``final_norm``.
+    """
+    valid = tf.cast(tokens > 0, tf.float32)[..., None]
+    positions = tf.range(tf.shape(tokens)[1])
+    x = token_embedding(tokens) * float(np.sqrt(network.embedding_dim))
+    x = x + network.position_embedding(positions)[None]
+    x = network.input_dropout(x, training=training) * valid
+    mask = causal_attention_mask(tokens)
+    for block in network.blocks:
+        x = block(x, mask, training=training) * valid
+    return network.final_norm(x) * valid
+
+
 class NextItemNetwork(keras.Model):
     """Item embedding, output bias and the masked full-softmax training step."""
 
@@ -120,15 +139,7 @@ class SASRecNetwork(NextItemNetwork):
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-6)
 
     def call(self, tokens, training=None):
-        valid = tf.cast(tokens > 0, tf.float32)[..., None]
-        positions = tf.range(tf.shape(tokens)[1])
-        x = self.item_embedding(tokens) * float(np.sqrt(self.embedding_dim))
-        x = x + self.position_embedding(positions)[None]
-        x = self.input_dropout(x, training=training) * valid
-        mask = causal_attention_mask(tokens)
-        for block in self.blocks:
-            x = block(x, mask, training=training) * valid
-        return self.final_norm(x) * valid
+        return causal_decode(self, self.item_embedding, tokens, training=training)
 
 
 class GRU4RecNetwork(NextItemNetwork):

@@ -26,7 +26,7 @@ from mmrec_lib.errors import DataError, ModelError, ParameterError
 from mmrec_lib.interactions import IdEncoder
 from mmrec_lib.sequential.base import SequentialModel
 from mmrec_lib.sequential.data import pad_sequences
-from mmrec_lib.sequential.neural import training_pairs
+from mmrec_lib.sequential.neural import load_saved_state, training_pairs
 from mmrec_lib.sequential.semantic_ids import ResidualQuantizer
 from mmrec_lib.utils import check_is_fitted
 
@@ -236,23 +236,10 @@ class SemanticIDGenerator(SequentialModel):
     @classmethod
     def load(cls, path) -> SemanticIDGenerator:
         """Load a model saved by :meth:`save`."""
-        path = Path(path)
-        if not (path / "config.json").is_file():
-            raise ModelError(f"{path} is not a saved {cls.__name__} (no config.json)")
-        config = json.loads((path / "config.json").read_text())
-        if config.get("class") != cls.__name__:
-            raise ModelError(f"{path} holds a {config.get('class')}, not a {cls.__name__}")
-        model = cls(**config["params"])
-        with np.load(path / "arrays.npz", allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-        model.history_ = config["history"]
+        model, config, arrays = load_saved_state(cls, path)
         model.fitted_rows_ = config["fitted_rows"]
         model.suffix_size_ = config["suffix_size"]
         model.vocabulary_size_ = 1 + model.levels * model.codebook_size + model.suffix_size_
-        model.user_encoder_ = IdEncoder().fit(arrays["user_ids"])
-        model.item_encoder_ = IdEncoder().fit(arrays["item_ids"])
-        model.user_ids_ = model.user_encoder_.classes_
-        model.item_ids_ = model.item_encoder_.classes_
         model.row_item_ids_ = arrays["row_item_ids"]
         quantizer = ResidualQuantizer(levels=model.levels, codebook_size=model.codebook_size,
                                       seed=model.seed)
@@ -261,17 +248,9 @@ class SemanticIDGenerator(SequentialModel):
         quantizer.item_of_code_ = {tuple(int(c) for c in row): index
                                    for index, row in enumerate(quantizer.codes_)}
         model.quantizer_ = quantizer
-        model.train_sequences_ = np.split(arrays["tokens"].astype(np.int32),
-                                          np.cumsum(arrays["lengths"])[:-1])
-        rows = np.repeat(np.arange(len(model.user_ids_)), arrays["lengths"])
-        matrix = sparse.csr_matrix((np.ones(len(rows), np.float32),
-                                    (rows, arrays["tokens"].astype(np.int64) - 1)),
-                                   shape=(len(model.user_ids_), len(model.item_ids_)))
-        matrix.data[:] = 1.0
-        model.train_matrix_ = matrix
         model._update_codes()
         model.network_ = model._build_network()
-        model.network_.load_weights(str(path / "network.weights.h5"))
+        model.network_.load_weights(str(Path(path) / "network.weights.h5"))
         return model
 
     # ------------------------------------------------------------------ decoding

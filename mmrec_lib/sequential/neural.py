@@ -19,7 +19,7 @@ from mmrec_lib.sequential.base import SequentialModel
 from mmrec_lib.sequential.data import pad_sequences
 from mmrec_lib.utils import check_is_fitted
 
-__all__ = ["KerasSequentialModel", "GRU4RecModel", "SASRecModel", "training_pairs"]
+__all__ = ["KerasSequentialModel", "GRU4RecModel", "SASRecModel", "training_pairs", "load_saved_state"]
 
 
 def training_pairs(sequences: list[np.ndarray], max_len: int, *, all_windows: bool = False
@@ -166,32 +166,43 @@ class KerasSequentialModel(SequentialModel):
     @classmethod
     def load(cls, path):
         """Load a model saved by :meth:`save`; it scores exactly as the saved one."""
-        path = Path(path)
-        if not (path / "config.json").is_file():
-            raise ModelError(f"{path} is not a saved {cls.__name__} (no config.json)")
-        config = json.loads((path / "config.json").read_text())
-        if config.get("class") != cls.__name__:
-            raise ModelError(f"{path} holds a {config.get('class')}, not a {cls.__name__}")
-        model = cls(**config["params"])
-        with np.load(path / "arrays.npz", allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-        model.history_ = config["history"]
+        model, config, _ = load_saved_state(cls, path)
         model.best_epoch_ = config["best_epoch"]
-        model.user_encoder_ = IdEncoder().fit(arrays["user_ids"])
-        model.item_encoder_ = IdEncoder().fit(arrays["item_ids"])
-        model.user_ids_ = model.user_encoder_.classes_
-        model.item_ids_ = model.item_encoder_.classes_
-        model.train_sequences_ = np.split(arrays["tokens"].astype(np.int32),
-                                          np.cumsum(arrays["lengths"])[:-1])
-        rows = np.repeat(np.arange(len(model.user_ids_)), arrays["lengths"])
-        matrix = sparse.csr_matrix((np.ones(len(rows), np.float32),
-                                    (rows, arrays["tokens"].astype(np.int64) - 1)),
-                                   shape=(len(model.user_ids_), len(model.item_ids_)))
-        matrix.data[:] = 1.0
-        model.train_matrix_ = matrix
         model.network_ = model._build_network(len(model.item_ids_))
-        model.network_.load_weights(str(path / "network.weights.h5"))
+        model.network_.load_weights(str(Path(path) / "network.weights.h5"))
         return model
+
+
+def load_saved_state(cls, path):
+    """The state every saved sequential network shares: ids, sequences, training matrix.
+
+    Reads ``config.json`` and ``arrays.npz`` of a folder written by ``save``; returns
+    ``(model, config, arrays)`` with the encoders, ``train_sequences_``,
+    ``train_matrix_`` and ``history_`` set (the network is the caller's to build).
+    """
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise ModelError(f"{path} is not a saved {cls.__name__} (no config.json)")
+    config = json.loads((path / "config.json").read_text())
+    if config.get("class") != cls.__name__:
+        raise ModelError(f"{path} holds a {config.get('class')}, not a {cls.__name__}")
+    model = cls(**config["params"])
+    with np.load(path / "arrays.npz", allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    model.history_ = config["history"]
+    model.user_encoder_ = IdEncoder().fit(arrays["user_ids"])
+    model.item_encoder_ = IdEncoder().fit(arrays["item_ids"])
+    model.user_ids_ = model.user_encoder_.classes_
+    model.item_ids_ = model.item_encoder_.classes_
+    model.train_sequences_ = np.split(arrays["tokens"].astype(np.int32),
+                                      np.cumsum(arrays["lengths"])[:-1])
+    rows = np.repeat(np.arange(len(model.user_ids_)), arrays["lengths"])
+    matrix = sparse.csr_matrix((np.ones(len(rows), np.float32),
+                               (rows, arrays["tokens"].astype(np.int64) - 1)),
+                               shape=(len(model.user_ids_), len(model.item_ids_)))
+    matrix.data[:] = 1.0
+    model.train_matrix_ = matrix
+    return model, config, arrays
 
 
 class SASRecModel(KerasSequentialModel):
