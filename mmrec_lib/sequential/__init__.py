@@ -4,6 +4,9 @@
 - :mod:`~mmrec_lib.sequential.evaluation`: full-ranking and sampled HR@k / NDCG@k.
 - :mod:`~mmrec_lib.sequential.baselines`: popularity, EASE on the bag of items, Markov chain.
 - :mod:`~mmrec_lib.sequential.neural`: GRU4Rec and SASRec in Keras 2 (TensorFlow loads lazily).
+- :mod:`~mmrec_lib.sequential.semantic_ids`: residual k-means semantic IDs of content vectors.
+- :mod:`~mmrec_lib.sequential.generative`: a GPT over semantic-ID tokens with beam search
+  constrained to codes that exist (new releases included).
 
 Every model follows :class:`SequentialModel`: ``fit(train, item_vectors=None, *,
 validation=None)``, ``score(user_ids)``, ``score_histories(histories)``, ``recommend``.
