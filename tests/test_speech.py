@@ -66,7 +66,7 @@ def pocketsphinx():
 
 
 @pytest.fixture(scope="session")
-def whisper_dataset_transcripts(whisper):
+def whisper_dataset_transcripts(whisper, tmp_path_factory):
     """Whisper's transcripts of the fixtures, read through transcribe_dataset (one pass)."""
 
     class FixtureClips:
@@ -75,7 +75,9 @@ def whisper_dataset_transcripts(whisper):
         def clip_path(self, item_id):
             return SPEECH_DIR / f"{item_id}.flac"
 
-    return whisper.transcribe_dataset(FixtureClips(), show_progress=False)
+    # A fresh cache folder, so that the model really runs (no transcript from an earlier run).
+    return whisper.transcribe_dataset(FixtureClips(), show_progress=False,
+                                      data_dir=tmp_path_factory.mktemp("speech-cache"))
 
 
 # --------------------------------------------------------------------------- word error rate

@@ -6,15 +6,17 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from mmrec_lib import cache
 from mmrec_lib._validation import check_choice, check_int, check_number
 from mmrec_lib.audio._io import check_waveform, resample
 from mmrec_lib.audio.speech import _models
 from mmrec_lib.audio.speech.detection import SPEECH_SR, detect_speech
-from mmrec_lib.errors import DataError, ParameterError
+from mmrec_lib.errors import DataError, ModelError, ParameterError
 from mmrec_lib.utils import progress
 
 __all__ = ["SpeechSegment", "Transcript", "SpeechRecognizer"]
@@ -275,11 +277,39 @@ class SpeechRecognizer:
                                          disable=None if show_progress is None
                                          else not show_progress)]
 
-    def transcribe_dataset(self, dataset, item_ids=None, *, show_progress: bool | None = None):
-        """Transcribe the clips of a dataset (MiniClips or any with ``items`` and ``clip_path``).
+    def _cache_settings(self) -> dict:
+        """The settings that change the text (the cache key of :meth:`transcribe_dataset`)."""
+        settings = {"backend": self.backend, "sr": SPEECH_SR, "chunk_seconds": self.chunk_seconds,
+                    "detect": self.detect, "detector_options": self.detector_options}
+        if self.backend == "whisper":
+            settings.update(beam_size=self.beam_size, temperature=0.0,
+                            no_speech_threshold=self.no_speech_threshold,
+                            whisper_vad=self.whisper_vad)
+        else:
+            settings.update(dither=_PCM_DITHER)
+        return settings
 
-        Introduced in chapter 03b (speech). Clips are decoded one at a time. Not
-        cached yet (the shared feature cache is not in the library yet).
+    def _weights_fingerprint(self) -> str:
+        """:func:`mmrec_lib.cache.weights_fingerprint` of the backend's model files."""
+        if self.backend == "whisper":
+            return cache.weights_fingerprint(_models.whisper_model_dir())
+        try:
+            from pocketsphinx import get_model_path
+        except ImportError as error:
+            raise ModelError("the pocketsphinx backend needs `pip install pocketsphinx==5.1.1`"
+                             ) from error
+        return cache.weights_fingerprint(Path(get_model_path()) / "en-us")
+
+    def transcribe_dataset(self, dataset, item_ids=None, *, show_progress: bool | None = None,
+                           data_dir=None, recompute: bool = False):
+        """Transcribe the clips of a dataset (MiniClips or any with ``items`` and ``clip_path``), cached.
+
+        Introduced in chapter 03b (speech). Clips are decoded one at a time. The
+        transcripts are cached (:mod:`mmrec_lib.cache`) in
+        ``<cache>/features/audio/<dataset>/speech-<backend>-<key>.npz``, keyed by the
+        data set, the item ids, the settings that change the text and a fingerprint of
+        the model's files; ``recompute=True`` ignores and overwrites the entry. The
+        ``seconds`` column of a cached result is the time the first run took.
 
         Returns
         -------
@@ -288,13 +318,27 @@ class SpeechRecognizer:
         """
         import pandas as pd
 
-        from mmrec_lib.audio.dataset import _item_ids, dataset_waveforms
+        from mmrec_lib.audio.dataset import _cache_path, _item_ids, dataset_waveforms
 
         ids = list(_item_ids(dataset)) if item_ids is None else [str(i) for i in item_ids]
-        waveforms = dataset_waveforms(dataset, ids, sr=SPEECH_SR, lazy=True)
-        transcripts = self.transcribe_batch(waveforms, SPEECH_SR, show_progress=show_progress)
-        return pd.DataFrame({"text": [t.text for t in transcripts],
-                             "speech_seconds": [t.speech_seconds for t in transcripts],
-                             "duration": [t.duration for t in transcripts],
-                             "seconds": [t.seconds for t in transcripts]},
+        path = _cache_path(dataset, f"speech-{self.backend}", self._cache_settings(),
+                           np.asarray(ids, dtype=str), data_dir,
+                           weights=self._weights_fingerprint())
+
+        def compute():
+            waveforms = dataset_waveforms(dataset, ids, sr=SPEECH_SR, lazy=True)
+            transcripts = self.transcribe_batch(waveforms, SPEECH_SR,
+                                                show_progress=show_progress)
+            # A unicode array (never an object array): the cache stores no pickles.
+            return {"text": np.asarray([t.text for t in transcripts], dtype=str).reshape(-1),
+                    "speech_seconds": np.asarray([t.speech_seconds for t in transcripts],
+                                                 dtype=np.float64),
+                    "duration": np.asarray([t.duration for t in transcripts], dtype=np.float64),
+                    "seconds": np.asarray([t.seconds for t in transcripts], dtype=np.float64)}
+
+        columns = ("text", "speech_seconds", "duration", "seconds")
+        arrays = cache.cached_arrays(path, compute, item_ids=ids, recompute=recompute,
+                                     shapes={name: (len(ids),) for name in columns})
+        return pd.DataFrame({"text": [str(text) for text in arrays["text"]],
+                             **{name: arrays[name] for name in columns[1:]}},
                             index=pd.Index(ids, name="item_id"))
