@@ -4,6 +4,7 @@
 - :mod:`~mmrec_lib.sequential.evaluation`: full-ranking and sampled HR@k / NDCG@k.
 - :mod:`~mmrec_lib.sequential.baselines`: popularity, EASE on the bag of items, Markov chain.
 - :mod:`~mmrec_lib.sequential.neural`: GRU4Rec and SASRec in Keras 2 (TensorFlow loads lazily).
+- :mod:`~mmrec_lib.sequential.content`: SASRec over content-embedded tokens (new items too).
 - :mod:`~mmrec_lib.sequential.semantic_ids`: residual k-means semantic IDs of content vectors.
 - :mod:`~mmrec_lib.sequential.generative`: a GPT over semantic-ID tokens with beam search
   constrained to codes that exist (new releases included).
@@ -18,6 +19,7 @@ from mmrec_lib.sequential.baselines import (
     SequentialEASEModel,
     SequentialPopularityModel,
 )
+from mmrec_lib.sequential.content import ContentSASRecModel
 from mmrec_lib.sequential.data import (
     PADDING_TOKEN,
     SequenceSplit,
@@ -61,6 +63,7 @@ __all__ = [
     "KerasSequentialModel",
     "GRU4RecModel",
     "SASRecModel",
+    "ContentSASRecModel",
     "training_pairs",
     "ResidualQuantizer",
     "SemanticIDGenerator",
