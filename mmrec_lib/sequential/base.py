@@ -133,3 +133,38 @@ class SequentialModel(InterestModel):
                 raise DataError(f"history {row} is empty (or has no item of the catalogue); "
                                 "a next-item model needs at least one known item")
         return np.asarray(self._score_tokens(tokens), dtype=np.float32)
+
+    # ------------------------------------------------------------------ new items
+
+    def _new_item_ids(self, item_vectors: pd.DataFrame) -> np.ndarray:
+        """The ids of ``item_vectors`` (checked), refusing any already in the catalogue."""
+        from mmrec_lib._validation import check_item_vectors
+
+        check_is_fitted(self)
+        item_vectors = check_item_vectors(item_vectors)
+        new_ids = np.asarray(item_vectors.index)
+        known = np.isin(new_ids, self.item_ids_)
+        if known.any():
+            raise DataError(f"{int(known.sum())} item(s) are already in the catalogue, e.g. "
+                            f"{new_ids[known][:5].tolist()}")
+        return new_ids
+
+    def _grow_catalogue(self, new_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add ``new_ids`` to the (re-sorted) catalogue; re-index sequences and training matrix.
+
+        Returns ``(remap, added)``: the new catalogue index of every old item and of
+        every new one.
+        """
+        from scipy import sparse
+
+        old_ids = self.item_ids_
+        self.item_encoder_ = IdEncoder().fit(np.concatenate([old_ids, new_ids]))
+        self.item_ids_ = self.item_encoder_.classes_
+        remap = self.item_encoder_.transform(old_ids)
+        self.train_sequences_ = [(remap[s - 1] + 1).astype(np.int32)
+                                 for s in self.train_sequences_]
+        matrix = self.train_matrix_.tocoo()
+        self.train_matrix_ = sparse.csr_matrix(
+            (matrix.data, (matrix.row, remap[matrix.col])),
+            shape=(matrix.shape[0], len(self.item_ids_)))
+        return remap, self.item_encoder_.transform(new_ids)

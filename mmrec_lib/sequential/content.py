@@ -11,11 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
-from mmrec_lib._validation import check_item_vectors
 from mmrec_lib.errors import DataError, ModelError, ParameterError
-from mmrec_lib.interactions import IdEncoder
 from mmrec_lib.sequential.neural import SASRecModel, load_saved_state
 from mmrec_lib.utils import check_is_fitted
 
@@ -140,32 +137,17 @@ class ContentSASRecModel(SASRecModel):
         ----------
         item_vectors : DataFrame indexed by new item ids, ``content_dim`` columns
         """
-        check_is_fitted(self)
-        item_vectors = check_item_vectors(item_vectors)
-        new_ids = np.asarray(item_vectors.index)
-        known = np.isin(new_ids, self.item_ids_)
-        if known.any():
-            raise DataError(f"{int(known.sum())} item(s) are already in the catalogue, e.g. "
-                            f"{new_ids[known][:5].tolist()}")
+        new_ids = self._new_item_ids(item_vectors)
         content_dim = self.item_vectors_.shape[1]
         if item_vectors.shape[1] != content_dim:
             raise DataError(f"item_vectors has {item_vectors.shape[1]} columns; the model was "
                             f"fitted on {content_dim}")
-        old_ids, old_network = self.item_ids_, self.network_
-        self.item_encoder_ = IdEncoder().fit(np.concatenate([old_ids, new_ids]))
-        self.item_ids_ = self.item_encoder_.classes_
-        remap = self.item_encoder_.transform(old_ids)
-        added = self.item_encoder_.transform(new_ids)
+        old_network = self.network_
+        remap, added = self._grow_catalogue(new_ids)
         vectors = np.zeros((len(self.item_ids_), content_dim), dtype=np.float32)
         vectors[remap] = self.item_vectors_
         vectors[added] = item_vectors.to_numpy(dtype=np.float32)
         self.item_vectors_ = vectors
-        self.train_sequences_ = [(remap[s - 1] + 1).astype(np.int32)
-                                 for s in self.train_sequences_]
-        matrix = self.train_matrix_.tocoo()
-        self.train_matrix_ = sparse.csr_matrix(
-            (matrix.data, (matrix.row, remap[matrix.col])),
-            shape=(matrix.shape[0], len(self.item_ids_)))
         self.network_ = self._build_network(len(self.item_ids_))
         for new, old in zip(self.network_.weights, old_network.weights, strict=True):
             value = old.numpy()

@@ -19,11 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
-from mmrec_lib._validation import check_int, check_item_vectors, check_number, check_seed
+from mmrec_lib._validation import check_int, check_number, check_seed
 from mmrec_lib.errors import DataError, ModelError, ParameterError
-from mmrec_lib.interactions import IdEncoder
 from mmrec_lib.sequential.base import SequentialModel
 from mmrec_lib.sequential.data import pad_sequences
 from mmrec_lib.sequential.neural import load_saved_state, training_pairs
@@ -146,29 +144,14 @@ class SemanticIDGenerator(SequentialModel):
         Raises :class:`~mmrec_lib.errors.ModelError` if an item collides with
         more existing items than the suffix vocabulary can number.
         """
-        check_is_fitted(self)
-        item_vectors = check_item_vectors(item_vectors)
-        new_ids = np.asarray(item_vectors.index)
-        known = np.isin(new_ids, self.item_ids_)
-        if known.any():
-            raise DataError(f"{int(known.sum())} item(s) are already in the catalogue, e.g. "
-                            f"{new_ids[known][:5].tolist()}")
+        new_ids = self._new_item_ids(item_vectors)
         saved = (self.quantizer_.codes_.copy(), dict(self.quantizer_.item_of_code_))
         codes = self.quantizer_.add(item_vectors.to_numpy(dtype=np.float64))
         if codes[:, -1].max() >= self.suffix_size_:
             self.quantizer_.codes_, self.quantizer_.item_of_code_ = saved
             raise ModelError(f"a new item shares its code with {int(codes[:, -1].max())} "
                              f"items; the suffix vocabulary holds {self.suffix_size_}")
-        old_ids = self.item_ids_
-        self.item_encoder_ = IdEncoder().fit(np.concatenate([old_ids, new_ids]))
-        self.item_ids_ = self.item_encoder_.classes_
-        remap = self.item_encoder_.transform(old_ids)
-        self.train_sequences_ = [(remap[s - 1] + 1).astype(np.int32)
-                                 for s in self.train_sequences_]
-        matrix = self.train_matrix_.tocoo()
-        self.train_matrix_ = sparse.csr_matrix(
-            (matrix.data, (matrix.row, remap[matrix.col])),
-            shape=(matrix.shape[0], len(self.item_ids_)))
+        self._grow_catalogue(new_ids)
         self.row_item_ids_ = np.concatenate([self.row_item_ids_, new_ids])
         self._update_codes()
         return self
