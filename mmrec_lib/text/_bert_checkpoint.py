@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,11 +168,12 @@ def convert_minilm(*, data_dir: str | os.PathLike | None = None, force: bool = F
     stamp = _source_stamp(source)
     stamp_file = target / _SOURCE_FILE
     if not force and stamp_file.is_file():
-        try:
-            if json.loads(stamp_file.read_text(encoding="utf-8")) == stamp:
-                return target
-        except ValueError:
-            pass  # a damaged stamp: convert again
+        problem = _conversion_problem(target, stamp)
+        if problem is None:
+            return target
+        if problem:  # an empty string: an older conversion, silently redone
+            warnings.warn(f"the converted MiniLM checkpoint in {target} is damaged ({problem}); "
+                          "converting it again", RuntimeWarning, stacklevel=2)
     from safetensors.numpy import load_file
 
     tensors = load_file(str(source / "model.safetensors"))
@@ -188,8 +190,36 @@ def convert_minilm(*, data_dir: str | os.PathLike | None = None, force: bool = F
     vocab = (source / VOCAB_FILE).read_text(encoding="utf-8").splitlines()
     with atomic_dir(target) as tmp:
         write_bert_checkpoint(tmp, variables, config=config, vocab=vocab)
-        (tmp / _SOURCE_FILE).write_text(json.dumps(stamp, sort_keys=True), encoding="utf-8")
+        # The stamp also records every file's size, so that a checkpoint truncated or
+        # deleted later (a full disk, a cleaning script) is converted again, not loaded.
+        files = {path.name: path.stat().st_size for path in sorted(Path(tmp).iterdir())}
+        (tmp / _SOURCE_FILE).write_text(json.dumps({**stamp, "files": files}, sort_keys=True),
+                                        encoding="utf-8")
     return target
+
+
+def _conversion_problem(target: Path, stamp: dict) -> str | None:
+    """None if ``target`` holds a complete conversion of the current source; else why not.
+
+    An empty string means "converted by an older version or from another source":
+    nothing is damaged, the folder is just outdated.
+    """
+    try:
+        recorded = json.loads((target / _SOURCE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"unreadable {_SOURCE_FILE}"
+    if not isinstance(recorded, dict) or "files" not in recorded:
+        return ""
+    files = recorded.pop("files")
+    if recorded != stamp:
+        return ""
+    for name, size in files.items():
+        path = target / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != size:
+            return f"{name} has {path.stat().st_size} bytes, {size} were written"
+    return None
 
 
 # --------------------------------------------------------------------------- locating
