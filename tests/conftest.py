@@ -54,3 +54,22 @@ def miniclips_tiny(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("miniclips-cache")
     return miniclips.load_miniclips(size="tiny", data_dir=folder, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_multimodal():
+    """Six users, twelve items with text and audio vectors; item i03 has no audio.
+
+    Returns ``(train, {"text": ..., "audio": ...}, item_ids)``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    item_ids = [f"i{i:02d}" for i in range(12)]
+    text = pd.DataFrame(rng.normal(size=(12, 4)), index=item_ids)
+    audio = pd.DataFrame(rng.normal(size=(12, 3)), index=item_ids)
+    audio.iloc[3] = np.nan  # i03 has no audio
+    rows = [(f"u{u}", item_ids[(u + j) % 12]) for u in range(6) for j in range(4)]
+    train = pd.DataFrame(rows, columns=["user_id", "item_id"])
+    return train, {"text": text, "audio": audio}, item_ids

@@ -283,15 +283,8 @@ def test_explain_text_nan():
 # --------------------------------------------------------------------------- the Keras model
 
 @pytest.fixture(scope="module")
-def tiny_data():
-    rng = np.random.default_rng(0)
-    item_ids = [f"i{i:02d}" for i in range(12)]
-    text = pd.DataFrame(rng.normal(size=(12, 4)), index=item_ids)
-    audio = pd.DataFrame(rng.normal(size=(12, 3)), index=item_ids)
-    audio.iloc[3] = np.nan  # i03 has no audio
-    rows = [(f"u{u}", item_ids[(u + j) % 12]) for u in range(6) for j in range(4)]
-    train = pd.DataFrame(rows, columns=["user_id", "item_id"])
-    return train, {"text": text, "audio": audio}, item_ids
+def tiny_data(tiny_multimodal):
+    return tiny_multimodal
 
 
 def _fit(tiny_data, fusion):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from mmrec_lib import explain
@@ -15,14 +14,9 @@ ITEMS = ["i01", "i03", "i07"]
 
 
 @pytest.fixture(scope="module")
-def tiny_data():
-    rng = np.random.default_rng(0)
-    item_ids = [f"i{i:02d}" for i in range(12)]
-    text = pd.DataFrame(rng.normal(size=(12, 4)), index=item_ids)
-    audio = pd.DataFrame(rng.normal(size=(12, 3)), index=item_ids)
-    audio.iloc[3] = np.nan  # i03 has no audio
-    rows = [(f"u{u}", item_ids[(u + j) % 12]) for u in range(6) for j in range(4)]
-    return pd.DataFrame(rows, columns=["user_id", "item_id"]), {"text": text, "audio": audio}
+def tiny_data(tiny_multimodal):
+    train, features, _ = tiny_multimodal
+    return train, features
 
 
 def _fit(tiny_data, **options):
