@@ -103,7 +103,9 @@ def test_items_schema(miniclips_tiny):
     assert len(items) == 60
     assert items.item_id.iloc[0] == "i0000" and items.item_id.is_unique
     assert pd.api.types.is_datetime64_any_dtype(items.release_time)
-    assert items.duration_s.between(3.0, 5.0).all()
+    # Speech-free clips last 3-5 s; talked-over clips are extended to hold the narration.
+    assert items.duration_s[~items.has_speech].between(3.0, 5.0).all()
+    assert items.duration_s.between(3.0, 6.0).all()
     assert (items.title_en.str.len() > 0).all() and (items.title_zh.str.len() > 0).all()
     assert items.release_time.is_monotonic_increasing
 
@@ -297,6 +299,8 @@ def test_oracle_scores_shape_and_formula(miniclips_tiny):
                 + 1.4 * truth.user_style_weight[u] * truth.visual_style[i]
                 + 2.0 * truth.user_timbre_weight[u] * truth.timbre[i]
                 + 1.0 * truth.appeal[i])
+    if truth.has_speech[i]:
+        expected += 1.5 * truth.user_format_affinity[u, truth.format[i]]
     np.testing.assert_allclose(scores[1, 2], expected)
     # The terms add up to the whole score; one group of terms is a partial ceiling.
     parts = [miniclips_tiny.oracle_scores(users, items, terms=[term])

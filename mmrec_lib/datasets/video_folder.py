@@ -18,7 +18,7 @@ __all__ = ["VideoFolder", "load_video_folder", "VIDEO_EXTENSIONS", "ITEM_COLUMNS
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 #: The columns of ``VideoFolder.items``: the same as MiniClips' ``items.csv``.
 ITEM_COLUMNS = ["item_id", "title_en", "title_zh", "description_en", "tags", "duration_s",
-                "release_time"]
+                "release_time", "creator_id", "series_id", "episode", "has_speech"]
 SKIPPED_COLUMNS = ["path", "reason"]
 
 
@@ -35,6 +35,8 @@ class VideoFolder:
     items : DataFrame
         One row per readable video, columns :data:`ITEM_COLUMNS`; ``item_id`` is the file
         name without its extension, ``release_time`` the file's modification time.
+        ``creator_id`` and ``series_id`` are ``""``, ``episode`` is ``<NA>`` (``Int64``) and
+        ``has_speech`` is ``<NA>`` (``boolean``: not known for your own videos).
     skipped : DataFrame
         ``path`` (relative to ``root``) and ``reason`` of every file that was not used.
     """
@@ -121,10 +123,12 @@ def load_video_folder(path: str | os.PathLike, *, recursive: bool = False) -> Vi
                      "title_zh": text.get("title_zh", ""),
                      "description_en": text.get("description_en", ""),
                      "tags": text.get("tags", ""), "duration_s": duration,
-                     "release_time": mtime})
+                     "release_time": mtime, "creator_id": "", "series_id": ""})
     items = pd.DataFrame(rows, columns=ITEM_COLUMNS)
     items["release_time"] = pd.to_datetime(items["release_time"])
     items["duration_s"] = items["duration_s"].astype(float)
+    items["episode"] = pd.array([None] * len(items), dtype="Int64")
+    items["has_speech"] = pd.array([None] * len(items), dtype="boolean")
     skipped_frame = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
     return VideoFolder(root=root, items=items, skipped=skipped_frame, _paths=paths)
 

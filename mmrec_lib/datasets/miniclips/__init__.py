@@ -6,6 +6,10 @@ miniclips`` is the one import path):
 - ``_constants``: sizes, media format, column names, ``GENERATOR_VERSION``;
 - ``_world``: the simulator (hidden attributes, users, interactions) and the oracle score,
   producing a :class:`World`;
+- ``_catalogue``: creators (heavy-tailed sizes, category focus) and series of episodes;
+- ``_sessions``: the law of the next view (session focus, creator, next episode), shared by
+  the simulator and the sequential oracle;
+- ``_speech``: narration scripts, the shipped espeak-ng snippets (checksummed) and mixing;
 - ``_text``: bilingual titles, descriptions and tags;
 - ``_render``: frames, audio, mp4 and cover files of a clip (ffmpeg);
 - ``_media``: :func:`read_frames` and :func:`read_audio`, the shared decoder's functions
@@ -42,6 +46,7 @@ from mmrec_lib.datasets.miniclips._constants import (
 )
 from mmrec_lib.datasets.miniclips._media import _ffmpeg_exe as _ffmpeg_exe
 from mmrec_lib.datasets.miniclips._reader import MiniClips
+from mmrec_lib.datasets.miniclips._speech import FORMAT_NAMES
 from mmrec_lib.datasets.miniclips._world import ORACLE_TERMS, GroundTruth, World
 
 __all__ = [
@@ -51,6 +56,7 @@ __all__ = [
     "SIZES",
     "CATEGORY_NAMES",
     "OBJECT_CLASSES",
+    "FORMAT_NAMES",
     "ORACLE_TERMS",
     "GENERATOR_VERSION",
     "COMPLETE_MARKER",

@@ -196,6 +196,7 @@ def _write_tables(folder: Path, world: World) -> None:
     items = world.items.copy()
     items["release_time"] = fmt_time(items["release_time"])
     items["duration_s"] = items["duration_s"].map(lambda x: f"{x:.1f}")
+    items["episode"] = [str(int(e)) if pd.notna(e) else "" for e in items["episode"]]
     items[ITEM_COLUMNS].to_csv(folder / "items.csv", index=False, lineterminator="\n")
     users = world.users.copy()
     users["signup_time"] = fmt_time(users["signup_time"])
@@ -237,4 +238,14 @@ def _write_truth(path: Path, world: World, media: list) -> None:
         user_category_affinity=truth.user_category_affinity,
         user_energy=truth.user_energy, user_style_weight=truth.user_style_weight,
         user_timbre_weight=truth.user_timbre_weight, user_activity=truth.user_activity,
+        creator_ids=truth.creator_ids, creator_focus=truth.creator_focus.astype(np.int64),
+        creator_format=truth.creator_format.astype(np.int64),
+        has_speech=truth.has_speech.astype(bool), format=truth.format.astype(np.int64),
+        format_names=np.array(truth.format_names), narration=truth.narration.astype(str),
+        narration_snippets=truth.narration_snippets.astype(str),
+        narration_pauses=truth.narration_pauses, voice_gain_db=truth.voice_gain_db,
+        music_duck_db=truth.music_duck_db, speech_start_s=truth.speech_start_s,
+        speech_end_s=truth.speech_end_s, user_format_affinity=truth.user_format_affinity,
+        session_ids=truth.session_ids.astype(str),
+        session_focus=truth.session_focus.astype(np.int64),
     )

@@ -25,7 +25,7 @@ FRAME_SIZE = 96
 #: Audio sample rate in Hz (mono AAC track).
 AUDIO_SR = 16_000
 #: Bumped whenever the generator changes; a cached set built by another version is rebuilt.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 #: (number of items, number of users, median interactions per user) for each size.
 SIZES: dict[str, tuple[int, int, float]] = {
@@ -42,9 +42,9 @@ COMPLETE_MARKER = "COMPLETE.json"
 
 # Column names live here, once.
 ITEM_COLUMNS = ["item_id", "title_en", "title_zh", "description_en", "tags",
-                "duration_s", "release_time"]
+                "duration_s", "release_time", "creator_id", "series_id", "episode", "has_speech"]
 USER_COLUMNS = ["user_id", "signup_time"]
-INTERACTION_COLUMNS = ["user_id", "item_id", "timestamp", "watch_ratio", "liked"]
+INTERACTION_COLUMNS = ["user_id", "item_id", "timestamp", "watch_ratio", "liked", "session_id"]
 
 # The timeline of the platform: the simulator places releases, signups and views on it, and
 # MiniClips.exposure_share reads positions back from it.

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmrec_lib._validation import check_subset
+from mmrec_lib._validation import check_int, check_subset
+from mmrec_lib.datasets.miniclips._catalogue import _next_episode
 from mmrec_lib.datasets.miniclips._constants import (
     _TIMELINE_DAYS,
     _TIMELINE_START,
@@ -17,6 +18,7 @@ from mmrec_lib.datasets.miniclips._constants import (
     COMPLETE_MARKER,
 )
 from mmrec_lib.datasets.miniclips._media import alias
+from mmrec_lib.datasets.miniclips._sessions import _next_item_logits
 from mmrec_lib.datasets.miniclips._world import ORACLE_TERMS, GroundTruth, _true_scores
 from mmrec_lib.errors import DataError, ParameterError
 
@@ -50,14 +52,24 @@ class MiniClips:
         self.root = root
         self.size: str = meta["size"]
         self.seed: int = meta["seed"]
-        self.items = pd.read_csv(root / "items.csv", dtype={"tags": str, "description_en": str},
-                                 keep_default_na=False, parse_dates=["release_time"])
+        # Text columns keep "" for empty (series_id too); episode is a nullable Int64.
+        self.items = pd.read_csv(root / "items.csv", keep_default_na=False,
+                                 dtype={"tags": str, "description_en": str, "series_id": str,
+                                        "episode": str, "has_speech": bool},
+                                 parse_dates=["release_time"])
+        self.items["episode"] = pd.array(
+            [int(e) if e else None for e in self.items["episode"]], dtype="Int64")
         self.users = pd.read_csv(root / "users.csv", parse_dates=["signup_time"])
         self.interactions = pd.read_csv(root / "interactions.csv", parse_dates=["timestamp"],
-                                        dtype={"liked": bool})
+                                        dtype={"liked": bool, "session_id": str})
         self.truth = _load_truth(root / "ground_truth.npz")
         self._item_pos = {item: k for k, item in enumerate(self.items["item_id"])}
         self._user_pos = {user: k for k, user in enumerate(self.users["user_id"])}
+        self._session_pos = {s: k for k, s in enumerate(self.truth.session_ids)}
+        creator_pos = {c: k for k, c in enumerate(self.truth.creator_ids)}
+        self._creator = np.array([creator_pos[c] for c in self.items["creator_id"]])
+        self._next_episode = _next_episode(self.items["series_id"].to_numpy(),
+                                           self.items["episode"].fillna(0).to_numpy(int))
 
     def __repr__(self) -> str:
         return (f"MiniClips(size={self.size!r}, seed={self.seed}, items={len(self.items)}, "
@@ -136,6 +148,91 @@ class MiniClips:
             scores = scores + np.log(np.maximum(self.exposure_share(user_ids, item_ids), 1e-9))
         return scores
 
+    def next_item_scores(self, user_id: str, history: pd.DataFrame, *, timestamp,
+                         session_id: str) -> np.ndarray:
+        """The sequential oracle: true log-probabilities of the user's next view.
+
+        Introduced in chapter 01. The simulator drew each view from these
+        probabilities: the preference score (:meth:`oracle_scores`) plus the
+        session's focus category (hidden: ``truth.session_focus``), the creator of
+        the previous view in the same session and the next episode of every series
+        the user has watched an episode of, over the clips released by
+        ``timestamp`` and not watched yet.
+
+        Parameters
+        ----------
+        user_id : str
+        history : DataFrame
+            The user's earlier views, oldest first, with columns ``item_id`` and
+            ``session_id`` (rows of :attr:`interactions`).
+        timestamp : datetime-like
+            Time of the next view.
+        session_id : str
+            Session of the next view.
+
+        Returns
+        -------
+        ndarray of shape (n_items,), float64
+            Log-probabilities aligned with :attr:`items`; ``-inf`` for clips not
+            released yet or already watched.
+        """
+        user = self.user_index([user_id])[0]
+        if session_id not in self._session_pos:
+            raise ParameterError(f"session_id={session_id!r} is not in this MiniClips set")
+        missing = {"item_id", "session_id"} - set(getattr(history, "columns", []))
+        if missing:
+            raise ParameterError(f"history must be a DataFrame with columns item_id and "
+                                 f"session_id; missing {sorted(missing)}")
+        watched = self.item_index(history["item_id"])
+        seen = np.zeros(len(self.items), dtype=bool)
+        seen[watched] = True
+        followed = np.zeros(len(self.items), dtype=bool)
+        following = self._next_episode[watched]
+        followed[following[following >= 0]] = True
+        same_session = len(history) > 0 and history["session_id"].iloc[-1] == session_id
+        previous = int(self._creator[watched[-1]]) if same_session else -1
+        released = (self.items["release_time"].to_numpy()
+                    <= pd.Timestamp(timestamp).to_datetime64())
+        preference = _true_scores(self.truth, np.array([user]), np.arange(len(self.items)))[0]
+        logits = _next_item_logits(preference, self.truth.category, self._creator,
+                                   int(self.truth.session_focus[self._session_pos[session_id]]),
+                                   previous, followed & ~seen, released & ~seen)
+        finite = np.isfinite(logits)
+        if not finite.any():
+            return logits
+        top = logits[finite].max()
+        return logits - (top + np.log(np.exp(logits[finite] - top).sum()))
+
+    def oracle_leave_last_out(self, *, k: int = 10) -> dict[str, float]:
+        """NDCG@k of the sequential and the bag-of-views oracles on each user's last view.
+
+        Introduced in chapter 01. Candidates are the clips released by the time of
+        the held-out view and not watched before it. The bag-of-views oracle ranks
+        them by :meth:`oracle_scores` (preference only, as a model that sees a set
+        of views can at best); the sequential oracle by :meth:`next_item_scores`.
+
+        Returns
+        -------
+        dict
+            ``{"sequential": float, "bag_of_views": float, "n_users": int}``.
+        """
+        check_int("k", k)
+        gains = {"sequential": [], "bag_of_views": []}
+        item_ids = self.items["item_id"].to_numpy()
+        for user_id, views in self.interactions.groupby("user_id", sort=True):
+            history, last = views.iloc[:-1], views.iloc[-1]
+            sequential = self.next_item_scores(user_id, history, timestamp=last["timestamp"],
+                                               session_id=last["session_id"])
+            candidates = np.isfinite(sequential)
+            bag = np.where(candidates, self.oracle_scores([user_id], item_ids)[0], -np.inf)
+            target = self._item_pos[last["item_id"]]
+            for name, scores in (("sequential", sequential), ("bag_of_views", bag)):
+                rank = int(np.sum(scores > scores[target]))
+                gains[name].append(1.0 / np.log2(rank + 2) if rank < k else 0.0)
+        return {"sequential": float(np.mean(gains["sequential"])),
+                "bag_of_views": float(np.mean(gains["bag_of_views"])),
+                "n_users": len(gains["sequential"])}
+
     def exposure_share(self, user_ids, item_ids) -> np.ndarray:
         """Share of each user's active period during which each clip was already released.
 
@@ -197,5 +294,17 @@ def _load_truth(path: Path) -> GroundTruth:
         user_category_affinity=arrays["user_category_affinity"],
         user_energy=arrays["user_energy"], user_style_weight=arrays["user_style_weight"],
         user_timbre_weight=arrays["user_timbre_weight"], user_activity=arrays["user_activity"],
+        creator_ids=arrays["creator_ids"].astype(str), creator_focus=arrays["creator_focus"],
+        creator_format=arrays["creator_format"], has_speech=arrays["has_speech"].astype(bool),
+        format=arrays["format"].astype(np.int64),
+        format_names=[str(f) for f in arrays["format_names"]],
+        narration=arrays["narration"].astype(str),
+        narration_snippets=arrays["narration_snippets"].astype(str),
+        narration_pauses=arrays["narration_pauses"], voice_gain_db=arrays["voice_gain_db"],
+        music_duck_db=arrays["music_duck_db"], speech_start_s=arrays["speech_start_s"],
+        speech_end_s=arrays["speech_end_s"],
+        user_format_affinity=arrays["user_format_affinity"],
+        session_ids=arrays["session_ids"].astype(str),
+        session_focus=arrays["session_focus"].astype(np.int64),
         item_ids=item_ids, user_ids=arrays["user_ids"].astype(str),
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mmrec_lib.datasets.miniclips._constants import AUDIO_SR, FPS, FRAME_SIZE, OBJECT_CLASSES
+from mmrec_lib.datasets.miniclips._speech import _mix_narration, _narration_audio
 from mmrec_lib.datasets.miniclips._world import GroundTruth, World
 from mmrec_lib.errors import DataError
 
@@ -138,6 +139,12 @@ def _render_clip(world: World, k: int) -> dict:
             frames[f] = np.clip(frame * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
     audio, tempo = _render_audio(rng, truth, k, duration)
+    if truth.has_speech[k]:
+        # The voice-over, planned by the simulator (script, pauses, gains), over ducked music.
+        voice = _narration_audio(str(truth.narration_snippets[k]).split("|"),
+                                 list(truth.narration_pauses[k]), float(truth.voice_gain_db[k]),
+                                 float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))))
+        audio = _mix_narration(audio, voice, float(truth.music_duck_db[k]))
     cover = min(n_frames - 1, (shot_starts[1] if len(shot_starts) > 1 else n_frames) // 2)
     return {"frames": frames, "audio": audio, "boxes": boxes,
             "cuts": [c / FPS for c in cuts], "cover_frame": cover, "tempo": tempo}
