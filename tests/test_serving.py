@@ -178,6 +178,16 @@ def test_view_updates_the_recommendations(served, client):
     assert response.json()["history_length"] >= 1
     after = client.get("/recommend", params={"user": user, "k": 5}).json()
     assert top not in [item["item_id"] for item in after["items"]]  # seen now
+    # the user's vector follows the view, without retraining: the mean of the history's
+    # item vectors (plus the id embedding, none in this model)
+    live = client.app.state.service.live
+    rows = [live._row[i] for i in live.histories[user]]
+    np.testing.assert_allclose(live.user_vector(user), live._q[rows].mean(axis=0), atol=1e-6)
+    # the scores of the new top-k are the inner products with that new vector
+    for item in after["items"]:
+        row = live._row[item["item_id"]]
+        expected = live.user_vector(user) @ live._q[row] + live._b[row]
+        assert item["score"] == pytest.approx(float(expected), abs=1e-4)
     assert after["history"][-1] == top
     # a new user becomes known with one view, and is no longer cold
     client.post("/view", json={"user": "fresh-user", "item": "i0005"})
@@ -295,6 +305,14 @@ MALFORMED = [
     ("post", "/view", {"content": b"{" + b" " * 10000 + b"}",
                        "headers": {"content-type": "application/json"}}, 413),
     ("post", "/ingest", {"json": {"title": "x"}}, 415),
+    ("get", "/recommend", {"params": {"user": "u" * 65}}, 422),
+    ("get", "/recommend", {"params": {"user": ""}}, 422),
+    ("get", "/users", {"params": {"limit": 0}}, 422),
+    ("post", "/view", {"content": b"\xff\xfe{", "headers": {"content-type": "application/json"}},
+     400),
+    ("post", "/view", {"json": {"user": "", "item": "i0001"}}, 422),
+    ("post", "/view", {"json": {"user": "u0001", "item": None}}, 422),
+    ("delete", "/items/..%2F..%2Fetc", {}, 404),
     ("get", "/nowhere", {}, 404),
     ("put", "/recommend", {}, 405),
 ]

@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     parser.add_argument("--queue-size", type=int, default=4)
     parser.add_argument("--encode-in", default="process", choices=["process", "thread"],
                         help="encode uploads in a separate process (default) or a thread")
-    parser.add_argument("--encoder-nice", type=int, default=10,
+    parser.add_argument("--encoder-nice", type=int, default=5,
                         help="lower CPU priority of the encoding process (0-19)")
     parser.add_argument("--index", default="exact",
                         choices=["exact", "faiss-exact", "faiss-hnsw"],

@@ -82,7 +82,7 @@ class _Service:
 
     def __init__(self, live: LiveRecommender, dataset, encoder, *, upload_dir: Path,
                  max_upload_bytes: int, queue_size: int, max_k: int, ingest_timeout_s: float,
-                 encode_in: str = "thread", encoder_threads: int = 1, encoder_nice: int = 10):
+                 encode_in: str = "thread", encoder_threads: int = 1, encoder_nice: int = 5):
         self.live, self.dataset, self.encoder = live, dataset, encoder
         self.encode_in, self.encoder_threads = encode_in, encoder_threads
         self.encoder_nice = encoder_nice
@@ -253,7 +253,7 @@ class _CatchAll:
 def create_app(model, dataset, *, encoder=None, upload_dir: str | os.PathLike | None = None,
                max_upload_mb: float = 20.0, queue_size: int = 4, max_k: int = 100,
                ingest_timeout_s: float = 120.0, encode_in: str = "thread",
-               encoder_threads: int = 1, encoder_nice: int = 10, index: str = "exact"):
+               encoder_threads: int = 1, encoder_nice: int = 5, index: str = "exact"):
     """The FastAPI app serving ``model`` over ``dataset`` (see :mod:`mmrec_lib.serving`).
 
     Parameters
