@@ -14,6 +14,8 @@ MiniClips catalogue in a FastAPI app:
   ``GET /health``, ``GET /`` (the demo page).
 
 ``python -m mmrec_lib.serving`` (or ``make serve``) starts it on 127.0.0.1 only.
+The item index is NumPy exact by default, or FAISS (``index="faiss-exact"`` /
+``"faiss-hnsw"``, :mod:`mmrec_lib.retrieval`) behind the same interface (:func:`make_index`).
 """
 
 from mmrec_lib.serving._app import ServingError, create_app

@@ -2,9 +2,11 @@
 
 Every request is checked at the edge and answered with a 4xx and a message when it is
 wrong; an unexpected exception is logged and answered with a generic 500 (never a
-traceback). Uploads go through one worker thread fed by a bounded queue, so encoding a clip
-never holds up the queries, and a burst of uploads is refused (503) rather than queued
-without end.
+traceback). Uploads go through one worker thread fed by a bounded queue, so a burst of
+uploads is refused (503) rather than queued without end; with ``encode_in="process"`` (the
+CLI's default) the encoders run in a separate process at a lower CPU priority, so encoding
+a clip neither holds this process's interpreter lock nor takes the cores from the queries.
+A query itself is NumPy only (see :class:`LiveRecommender`).
 """
 
 from __future__ import annotations
