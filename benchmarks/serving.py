@@ -1,6 +1,6 @@
 """Load test of the live recommender on 127.0.0.1: query latency while clips are ingested.
 
-Run: ``python benchmarks/serving.py [--queries 5000 --concurrency 8 --ingests 10]``.
+Run: ``python benchmarks/serving.py [--queries 20000 --concurrency 8 --ingests 10]``.
 
 Starts ``python -m mmrec_lib.serving`` (MiniClips tiny, text + musicnn audio + hand-made
 visual features, concat fusion; trained once into the cache) as a subprocess on a free
@@ -236,7 +236,7 @@ async def run(args, base_url: str, process, clips: list[Path]) -> dict:
 
 
 def main() -> None:
-    parser = common.make_parser(__doc__, queries=5000, concurrency=8, ingests=10,
+    parser = common.make_parser(__doc__, queries=20_000, concurrency=8, ingests=10,
                                 max_seconds=(120, "cap on the load phase"),
                                 startup_seconds=(900, "cap on server start (first run trains)"),
                                 encoder_nice=(5, "os.nice of the encoding process"),
@@ -247,10 +247,10 @@ def main() -> None:
     parser.add_argument("--index", default="exact",
                         choices=["exact", "faiss-exact", "faiss-hnsw"])
     args = parser.parse_args()
-    if not (1 <= args.queries <= 20_000 and 1 <= args.concurrency <= 32
+    if not (1 <= args.queries <= 50_000 and 1 <= args.concurrency <= 32
             and 1 <= args.ingests <= 100 and 1 <= args.max_seconds <= 600
             and 0 <= args.encoder_nice <= 19 and 0 <= args.baseline_queries <= 20_000):
-        parser.error("keep the load bounded: queries <= 20000, concurrency <= 32, "
+        parser.error("keep the load bounded: queries <= 50000, concurrency <= 32, "
                      "1 <= ingests <= 100, max-seconds <= 600, encoder-nice in [0, 19]")
     from mmrec_lib.datasets.miniclips import load_miniclips
     from mmrec_lib.utils import data_dir
