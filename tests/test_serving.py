@@ -78,16 +78,55 @@ def assert_clean(response, status):
 # ------------------------------------------------------------------ the index
 
 
-def test_index_add_remove_search_exact():
-    from mmrec_lib.serving import _Index
+@pytest.mark.parametrize("kind", ["exact", "faiss-exact", "faiss-hnsw"])
+def test_index_add_remove_search(kind):
+    from mmrec_lib.serving import make_index
 
-    index = _Index(2, capacity=2)
+    index = make_index(kind, 2, capacity=2)
     index.add(["a", "b", "c"], [[1, 0], [0, 1], [1, 1]])
-    assert [i for i, _ in index.search([1, 0.5], 3)] == ["c", "a", "b"]
-    assert index.remove("c") and not index.remove("c")
+    hits = index.search([1, 0.5], 3)
+    assert [i for i, _ in hits] == ["c", "a", "b"]
+    np.testing.assert_allclose([s for _, s in hits], [1.5, 1.0, 0.5], rtol=1e-6)
+    assert index.remove("c") and not index.remove("c") and "c" not in index
     assert [i for i, _ in index.search([1, 0.5], 5, exclude={"a"})] == ["b"]
-    index.add(["d"], [[5, 5]])  # reuses the freed row
+    index.add(["d"], [[5, 5]])
     assert index.search([1, 1], 1)[0][0] == "d" and len(index) == 3
+    index.add(["a"], [[-1, -1]])  # replaced: now last
+    assert [i for i, _ in index.search([1, 1], 3)] == ["d", "b", "a"] and len(index) == 3
+    assert index.search([1, 1], 2, exclude={"d", "b", "a"}) == []
+
+
+def test_index_bad_input():
+    from mmrec_lib.errors import DataError, ParameterError
+    from mmrec_lib.serving import make_index
+
+    index = make_index("exact", 2)
+    with pytest.raises(ParameterError, match="shape"):
+        index.add(["a"], [[1, 2, 3]])
+    with pytest.raises(DataError, match="NaN"):
+        index.add(["a"], [[np.nan, 1]])
+    with pytest.raises(ParameterError, match="query"):
+        index.search([1, 2, 3], 1)
+    with pytest.raises(ParameterError, match="index"):
+        make_index("annoy", 2)
+
+
+def test_exact_index_matches_a_full_sort():
+    from mmrec_lib.serving import make_index
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    ids = [f"x{i}" for i in range(300)]
+    exact, faiss = make_index("exact", 8), make_index("faiss-exact", 8)
+    for index in (exact, faiss):
+        index.add(ids, vectors)
+        for gone in ids[::7]:
+            index.remove(gone)
+    query = rng.normal(size=8).astype(np.float32)
+    scores = vectors @ query
+    expected = [ids[i] for i in np.argsort(-scores) if i % 7 and ids[i] != "x1"][:20]
+    for index in (exact, faiss):
+        assert [i for i, _ in index.search(query, 20, exclude={"x1"})] == expected
 
 
 # ------------------------------------------------------------------ queries
@@ -139,6 +178,16 @@ def test_view_updates_the_recommendations(served, client):
     assert response.json()["history_length"] >= 1
     after = client.get("/recommend", params={"user": user, "k": 5}).json()
     assert top not in [item["item_id"] for item in after["items"]]  # seen now
+    # the user's vector follows the view, without retraining: the mean of the history's
+    # item vectors (plus the id embedding, none in this model)
+    live = client.app.state.service.live
+    rows = [live._row[i] for i in live.histories[user]]
+    np.testing.assert_allclose(live.user_vector(user), live._q[rows].mean(axis=0), atol=1e-6)
+    # the scores of the new top-k are the inner products with that new vector
+    for item in after["items"]:
+        row = live._row[item["item_id"]]
+        expected = live.user_vector(user) @ live._q[row] + live._b[row]
+        assert item["score"] == pytest.approx(float(expected), abs=1e-4)
     assert after["history"][-1] == top
     # a new user becomes known with one view, and is no longer cold
     client.post("/view", json={"user": "fresh-user", "item": "i0005"})
@@ -193,19 +242,42 @@ def test_encoder_reproduces_catalogue_features(served, encoder):
 def test_item_tower_reproduces_catalogue_rows(served):
     """A catalogue item's features through the live item tower give its vector, bias, parts
     (minus the learnt id embedding and id bias, which a new item does not have)."""
+    from mmrec_lib.features import item_features
     from mmrec_lib.serving import LiveRecommender
 
-    _, model, _, _ = served
+    dataset, model, _, data_dir = served
     live = LiveRecommender(model)
-    network = model.network_
+    tower = model.network_.export_item_tower()
+    features = item_features(dataset, modalities=("audio", "visual"), audio="handcrafted",
+                             visual="handcrafted", data_dir=data_dir)
     for row in (0, 17):
-        vectors = {m: model._arrays[f"feature_{j}"][row] for j, m in enumerate(model.modalities_)}
-        q, b, parts = live.item_tower(vectors)
-        embedding = network.item_embedding.get_weights()[0][row]
-        id_bias = network.item_id_bias.get_weights()[0][row, 0]
-        np.testing.assert_allclose(q[0] + embedding, live._q[row], atol=1e-5)
-        np.testing.assert_allclose(b[0] + id_bias, live._b[row], atol=1e-5)
-        np.testing.assert_allclose(parts[0], live._parts[row], atol=1e-5)
+        item = str(model.item_ids_[row])
+        q, b, parts = live.item_tower({m: features[m].loc[item] for m in model.modalities_})
+        np.testing.assert_allclose(q[0] + tower["id_embedding"][row], live._q[row], atol=1e-4)
+        np.testing.assert_allclose(b[0] + tower["id_bias"][row], live._b[row], atol=1e-4)
+        np.testing.assert_allclose(q[0], tower["content"][row], atol=1e-4)
+        np.testing.assert_allclose(parts[0], live._parts[row], atol=1e-4)
+        # the per-modality parts plus the empty vector rebuild the content vector (concat)
+        np.testing.assert_allclose(parts[0].sum(axis=0) + live._empty, q[0], atol=1e-4)
+
+
+def test_export_matches_the_model(served):
+    """The NumPy export ranks like the model: scores = <p_u, q_i> + b_i."""
+    _, model, _, _ = served
+    network = model.network_
+    tower, users = network.export_item_tower(), network.export_user_tower()
+    np.testing.assert_allclose(tower["vectors"], model.item_vectors().to_numpy(), atol=1e-5)
+    np.testing.assert_allclose(tower["bias"], model.item_biases().to_numpy(), atol=1e-5)
+    row = 3
+    history = users["histories"][row]
+    p = tower["vectors"][history[history >= 0]].mean(axis=0)
+    if users["user_embedding"] is not None:
+        p = p + users["user_embedding"][row]
+    np.testing.assert_allclose(p, model.user_vectors([model.user_ids_[row]]).to_numpy()[0],
+                               atol=1e-5)
+    with pytest.raises(Exception, match="shape"):
+        network.item_vectors_for([np.zeros((1, 3))] * len(model.modalities_),
+                                 np.ones((1, len(model.modalities_)), bool))
 
 
 # ------------------------------------------------------------------ malformed requests
@@ -233,6 +305,14 @@ MALFORMED = [
     ("post", "/view", {"content": b"{" + b" " * 10000 + b"}",
                        "headers": {"content-type": "application/json"}}, 413),
     ("post", "/ingest", {"json": {"title": "x"}}, 415),
+    ("get", "/recommend", {"params": {"user": "u" * 65}}, 422),
+    ("get", "/recommend", {"params": {"user": ""}}, 422),
+    ("get", "/users", {"params": {"limit": 0}}, 422),
+    ("post", "/view", {"content": b"\xff\xfe{", "headers": {"content-type": "application/json"}},
+     400),
+    ("post", "/view", {"json": {"user": "", "item": "i0001"}}, 422),
+    ("post", "/view", {"json": {"user": "u0001", "item": None}}, 422),
+    ("delete", "/items/..%2F..%2Fetc", {}, 404),
     ("get", "/nowhere", {}, 404),
     ("put", "/recommend", {}, 405),
 ]

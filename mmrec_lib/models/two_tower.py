@@ -346,3 +346,69 @@ class TwoTower(keras.Model):
         """Scores (n_users, n_items) of known user indices against all items."""
         items, bias = self.item_vectors(training=False, with_bias=True)
         return self.score_users(self.user_vectors(users, items), items, bias)
+
+    # -- Export for serving (chapter 10): the towers as NumPy arrays, new items' content.
+
+    def export_item_tower(self) -> dict:
+        """The fitted item tower as NumPy arrays, for ranking without TensorFlow.
+
+        Keys: ``vectors`` (n_items, dim) = ``q_i``, ``bias`` (n_items,) = ``b_i``,
+        ``content`` (n_items, dim) = the fused content ``c_i``, ``id_embedding`` and
+        ``id_bias`` (zeros without ids), ``content_bias_kernel`` (dim,) and
+        ``content_bias_constant`` (float) with ``b_i = <w, c_i> + b + d_i``, ``feature_dims``
+        (one width per modality), ``scale`` and ``similarity`` (the score is
+        ``scale * <p_u, q_i> + b_i`` on unit vectors when ``similarity == "cosine"``).
+        """
+        vectors, bias = self.item_vectors(training=False, with_bias=True)
+        content = self.fusion(self.modality_inputs(False), modality_mask=self.mask_table)
+        vectors, content = vectors.numpy().astype(np.float32), content.numpy().astype(np.float32)
+        n, dim = vectors.shape
+        kernel, constant = np.zeros(dim, np.float32), 0.0
+        if self.content_bias is not None:
+            weights = self.content_bias.get_weights()
+            kernel, constant = weights[0][:, 0].astype(np.float32), float(weights[1][0])
+        return {"vectors": vectors, "bias": bias.numpy().astype(np.float32), "content": content,
+                "id_embedding": (self.item_embedding.get_weights()[0].astype(np.float32)
+                                 if self.item_embedding is not None
+                                 else np.zeros((n, dim), np.float32)),
+                "id_bias": (self.item_id_bias.get_weights()[0][:, 0].astype(np.float32)
+                            if self.item_id_bias is not None else np.zeros(n, np.float32)),
+                "content_bias_kernel": kernel, "content_bias_constant": constant,
+                "feature_dims": [int(t.shape[1]) for t in self.feature_tables],
+                "scale": float(self.scale), "similarity": self.similarity}
+
+    def export_user_tower(self) -> dict:
+        """``user_embedding`` (n_users, dim) or None, ``histories`` (n_users, max_history; PAD -1).
+
+        A user's vector is the mean of their history's item vectors plus their id embedding
+        (:meth:`user_vectors`), so a server updates it from a new view without retraining.
+        """
+        return {"user_embedding": (self.user_embedding.get_weights()[0].astype(np.float32)
+                                   if self.user_embedding is not None else None),
+                "histories": self.user_history_table.numpy()}
+
+    def item_vectors_for(self, features, modality_mask) -> tuple[np.ndarray, np.ndarray]:
+        """Fused content vectors (n, dim) and content biases (n,) of items from their features.
+
+        ``features``: one (n, width) array per modality, like the training tables;
+        ``modality_mask``: bool (n, n_modalities), which of them each row has. This is the
+        item tower of a new item, which has no id embedding or id bias yet (both start at 0).
+        """
+        if self.graph is not None or any(e is not None for e in self.encoders):
+            raise ParameterError("item_vectors_for needs a model without a graph or trainable "
+                                 "encoders (a new item has no graph neighbours or raw input)")
+        widths = [int(t.shape[1]) for t in self.feature_tables]
+        features = [np.asarray(x, np.float32) for x in features]
+        mask = np.asarray(modality_mask, bool)
+        if len(features) != len(widths) or mask.ndim != 2 or mask.shape[1] != len(widths):
+            raise ParameterError(f"expected {len(widths)} feature arrays and a mask of shape "
+                                 f"(n, {len(widths)}); got {len(features)} and {mask.shape}")
+        for x, width in zip(features, widths):
+            if x.shape != (len(mask), width):
+                raise DataError(f"a feature array of shape {x.shape}; expected "
+                                f"({len(mask)}, {width})")
+        content = self.fusion([tf.constant(x) for x in features],
+                              modality_mask=tf.constant(mask))
+        bias = (self.content_bias(content)[:, 0].numpy() if self.content_bias is not None
+                else np.zeros(len(mask), np.float32))
+        return content.numpy().astype(np.float32), bias.astype(np.float32)

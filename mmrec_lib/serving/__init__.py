@@ -14,16 +14,19 @@ MiniClips catalogue in a FastAPI app:
   ``GET /health``, ``GET /`` (the demo page).
 
 ``python -m mmrec_lib.serving`` (or ``make serve``) starts it on 127.0.0.1 only.
+The item index is NumPy exact by default, or FAISS (``index="faiss-exact"`` /
+``"faiss-hnsw"``, :mod:`mmrec_lib.retrieval`) behind the same interface (:func:`make_index`).
 """
 
 from mmrec_lib.serving._app import ServingError, create_app
 from mmrec_lib.serving._encode import ClipEncoder
-from mmrec_lib.serving._index import _Index
+from mmrec_lib.serving._index import INDEX_KINDS, ExactIndex, FaissIndex, make_index
 from mmrec_lib.serving._model import SERVING_FILE, encoder_for, load_model, train_or_load
 from mmrec_lib.serving._state import LiveRecommender
 
 __all__ = ["create_app", "ServingError", "ClipEncoder", "LiveRecommender", "encoder_for",
-           "load_model", "train_or_load", "SERVING_FILE", "HOST", "_Index"]
+           "load_model", "train_or_load", "SERVING_FILE", "HOST", "ExactIndex", "FaissIndex", "make_index",
+           "INDEX_KINDS"]
 
 #: The only address the server binds: the service is a local teaching demo.
 HOST = "127.0.0.1"

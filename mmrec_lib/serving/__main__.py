@@ -25,6 +25,13 @@ def main(argv=None) -> int:
     parser.add_argument("--queue-size", type=int, default=4)
     parser.add_argument("--encode-in", default="process", choices=["process", "thread"],
                         help="encode uploads in a separate process (default) or a thread")
+    parser.add_argument("--encoder-nice", type=int, default=5,
+                        help="lower CPU priority of the encoding process (0-19)")
+    parser.add_argument("--index", default="exact",
+                        choices=["exact", "faiss-exact", "faiss-hnsw"],
+                        help="the item index: NumPy exact (default) or a FAISS index")
+    parser.add_argument("--access-log", action="store_true",
+                        help="log every request (off: a log line costs more than a query)")
     args = parser.parse_args(argv)
     if not 1 <= args.port <= 65535:
         parser.error(f"--port {args.port} must be in [1, 65535]")
@@ -42,10 +49,11 @@ def main(argv=None) -> int:
     model = train_or_load(args.model_dir, dataset, epochs=args.epochs)
     encoder = encoder_for(model, dataset, model_dir=args.model_dir)
     app = create_app(model, dataset, encoder=encoder, upload_dir=args.upload_dir, max_upload_mb=args.max_upload_mb,
-                     queue_size=args.queue_size, encode_in=args.encode_in)
+                     queue_size=args.queue_size, encode_in=args.encode_in,
+                     encoder_nice=args.encoder_nice, index=args.index)
     if args.encode_in == "thread":
         app.state.service.encoder.warm_up(dataset.clip_path(dataset.items["item_id"].iloc[0]))
-    uvicorn.run(app, host=HOST, port=args.port, log_level="info")
+    uvicorn.run(app, host=HOST, port=args.port, log_level="info", access_log=args.access_log)
     return 0
 
 

@@ -2,14 +2,17 @@
 
 Every request is checked at the edge and answered with a 4xx and a message when it is
 wrong; an unexpected exception is logged and answered with a generic 500 (never a
-traceback). Uploads go through one worker thread fed by a bounded queue, so encoding a clip
-never holds up the queries, and a burst of uploads is refused (503) rather than queued
-without end.
+traceback). Uploads go through one worker thread fed by a bounded queue, so a burst of
+uploads is refused (503) rather than queued without end; with ``encode_in="process"`` (the
+CLI's default) the encoders run in a separate process at a lower CPU priority, so encoding
+a clip neither holds this process's interpreter lock nor takes the cores from the queries.
+A query itself is NumPy only (see :class:`LiveRecommender`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import itertools
 import logging
 import os
@@ -22,6 +25,7 @@ from pathlib import Path
 
 from mmrec_lib._validation import check_choice, check_int, check_number
 from mmrec_lib.errors import DataError, MmrecError, ParameterError
+from mmrec_lib.serving._index import INDEX_KINDS
 from mmrec_lib.serving._state import LiveRecommender
 
 __all__ = ["create_app", "ServingError"]
@@ -80,9 +84,10 @@ class _Service:
 
     def __init__(self, live: LiveRecommender, dataset, encoder, *, upload_dir: Path,
                  max_upload_bytes: int, queue_size: int, max_k: int, ingest_timeout_s: float,
-                 encode_in: str = "thread", encoder_threads: int = 1):
+                 encode_in: str = "thread", encoder_threads: int = 1, encoder_nice: int = 5):
         self.live, self.dataset, self.encoder = live, dataset, encoder
         self.encode_in, self.encoder_threads = encode_in, encoder_threads
+        self.encoder_nice = encoder_nice
         self._pool = None
         self._ready: concurrent.futures.Future | None = None
         self.upload_dir = upload_dir
@@ -148,7 +153,7 @@ class _Service:
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                 initializer=init_process,
                 initargs=(self.encoder, str(self.dataset.clip_path(first)),
-                          self.encoder_threads))
+                          self.encoder_threads, self.encoder_nice))
         return self._pool
 
     def encode(self, clip: Path, job: _IngestJob, cover: Path):
@@ -250,7 +255,7 @@ class _CatchAll:
 def create_app(model, dataset, *, encoder=None, upload_dir: str | os.PathLike | None = None,
                max_upload_mb: float = 20.0, queue_size: int = 4, max_k: int = 100,
                ingest_timeout_s: float = 120.0, encode_in: str = "thread",
-               encoder_threads: int = 1):
+               encoder_threads: int = 1, encoder_nice: int = 5, index: str = "exact"):
     """The FastAPI app serving ``model`` over ``dataset`` (see :mod:`mmrec_lib.serving`).
 
     Parameters
@@ -276,6 +281,12 @@ def create_app(model, dataset, *, encoder=None, upload_dir: str | os.PathLike | 
         (started at first use; it keeps the queries' latency low while a clip is encoded).
     encoder_threads : int
         TensorFlow threads of the encoding process.
+    encoder_nice : int in [0, 19]
+        How much lower the encoding process's CPU priority is (``os.nice``): on a busy
+        machine the queries go first and an upload waits a little longer.
+    index : str
+        The item index, one of :data:`mmrec_lib.serving.INDEX_KINDS` (``"exact"``: NumPy;
+        ``"faiss-exact"``, ``"faiss-hnsw"``: :mod:`mmrec_lib.retrieval`).
     """
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
@@ -288,6 +299,8 @@ def create_app(model, dataset, *, encoder=None, upload_dir: str | os.PathLike | 
     max_k = check_int("max_k", max_k)
     check_choice("encode_in", encode_in, ("thread", "process"))
     encoder_threads = check_int("encoder_threads", encoder_threads)
+    encoder_nice = check_int("encoder_nice", encoder_nice, low=0, high=19)
+    check_choice("index", index, INDEX_KINDS)
     ingest_timeout_s = check_number("ingest_timeout_s", ingest_timeout_s, low=0,
                                     low_inclusive=False)
     model_dir = None
@@ -296,14 +309,14 @@ def create_app(model, dataset, *, encoder=None, upload_dir: str | os.PathLike | 
         model = load_model(model_dir)
     if encoder is None:
         encoder = encoder_for(model, dataset, model_dir=model_dir)
-    live = LiveRecommender(model)
+    live = LiveRecommender(model, index=index)
     folder = Path(upload_dir) if upload_dir is not None else Path(
         tempfile.mkdtemp(prefix="mmrec-uploads-"))
     folder.mkdir(parents=True, exist_ok=True)
     service = _Service(live, dataset, encoder, upload_dir=folder,
                        max_upload_bytes=int(max_upload_mb * 2**20), queue_size=queue_size,
                        max_k=max_k, ingest_timeout_s=ingest_timeout_s, encode_in=encode_in,
-                       encoder_threads=encoder_threads)
+                       encoder_threads=encoder_threads, encoder_nice=encoder_nice)
     live.item_tower({})  # traces the item tower once, before the first upload
 
     from contextlib import asynccontextmanager
@@ -311,6 +324,11 @@ def create_app(model, dataset, *, encoder=None, upload_dir: str | os.PathLike | 
     @asynccontextmanager
     async def lifespan(_app):
         service.start()
+        # Everything loaded so far (TensorFlow, the model, the catalogue: millions of
+        # objects) leaves the garbage collector's generations: a full collection then
+        # scans only what requests allocate, instead of pausing every query for ~100 ms.
+        gc.collect()
+        gc.freeze()
         yield
         service.stop()
 

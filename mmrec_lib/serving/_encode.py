@@ -179,9 +179,16 @@ class ClipEncoder:
 _PROCESS_ENCODER: ClipEncoder | None = None
 
 
-def init_process(encoder: ClipEncoder, warm_clip: str | None, threads: int) -> None:
-    """Initialiser of the encoding process: few TensorFlow threads, networks loaded."""
+def init_process(encoder: ClipEncoder, warm_clip: str | None, threads: int,
+                 nice: int = 0) -> None:
+    """Initialiser of the encoding process: lower CPU priority, few threads, networks loaded.
+
+    ``nice`` lowers the process's priority (``os.nice``) so that, when the cores are busy,
+    the server's queries run first and only an upload waits.
+    """
     global _PROCESS_ENCODER
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     from mmrec_lib._env import import_tensorflow
 

@@ -37,8 +37,7 @@ def encoder_for(model, dataset, *, model_dir: str | os.PathLike | None = None,
     if model_dir is not None and (Path(model_dir) / SERVING_FILE).is_file():
         settings = json.loads((Path(model_dir) / SERVING_FILE).read_text())
     if settings is None:
-        dims = dict(zip(model.modalities_,
-                        (int(t.shape[1]) for t in model.network_.feature_tables)))
+        dims = dict(zip(model.modalities_, model.network_.export_item_tower()["feature_dims"]))
         settings = {"modalities": list(model.modalities_),
                     "audio": "musicnn" if dims.get("audio") == 200 else "handcrafted",
                     "visual": "handcrafted"}

@@ -1,10 +1,12 @@
-"""The live recommender: a fitted model's towers, unrolled into arrays that can grow.
+"""The live recommender: a fitted model's towers exported to NumPy arrays that can grow.
 
-The item tower runs once per item (the catalogue at start, one clip per upload); the user
-tower is the mean of the history's item vectors (plus the id embedding), so a view updates a
-user without retraining. Ranking goes through two :class:`_Index` objects: one over
-``[q_i, b_i]`` (the model's score as one inner product) and one over unit ``q_i`` (similar
-items).
+At start the model's towers are exported once (:meth:`TwoTower.export_item_tower`,
+:meth:`TwoTower.export_user_tower`); from then on a query is NumPy only: the user's vector
+(the mean of their history's item vectors plus their id embedding, cached until their next
+view), one matrix-vector product and an ``argpartition`` in the index. TensorFlow runs only
+when a clip is ingested (:meth:`TwoTower.item_vectors_for`, once per upload). Ranking goes
+through two indexes (:mod:`mmrec_lib.serving._index`): one over ``[q_i, b_i]`` (the model's
+score as one inner product) and one over unit ``q_i`` (similar items).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from mmrec_lib.errors import DataError, ModelError
-from mmrec_lib.serving._index import _Index
+from mmrec_lib.serving._index import make_index
 
 __all__ = ["LiveRecommender"]
 
@@ -28,6 +30,21 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+def _additive(model) -> tuple[bool, str]:
+    """Whether every score splits exactly into per-modality parts (like ``score_parts``)."""
+    reasons = []
+    if model.similarity != "dot":
+        reasons.append(f"similarity={model.similarity!r}")
+    if model.fusion != "concat":
+        reasons.append(f"fusion={model.fusion!r}")
+    if {"collaborative", "shared"} & set(model.modalities_):
+        reasons.append("a modality is named 'collaborative' or 'shared'")
+    if reasons:
+        return False, ("no exact per-modality split (needs similarity='dot' and "
+                       "fusion='concat'): " + ", ".join(reasons))
+    return True, "exact: the parts add up to the score (concat fusion, dot product)"
+
+
 class LiveRecommender:
     """A fitted :class:`~mmrec_lib.models.MultimodalRecommender` that takes new items and views.
 
@@ -35,9 +52,12 @@ class LiveRecommender:
     ----------
     model : MultimodalRecommender, fitted, without ``graph_k`` or trainable ``encoders``
         (a new item could not be propagated over the graph / has no raw encoder input).
+    index : str
+        One of :data:`mmrec_lib.serving.INDEX_KINDS`: ``"exact"`` (NumPy, default) or a
+        FAISS index (``"faiss-exact"``, ``"faiss-hnsw"``).
     """
 
-    def __init__(self, model):
+    def __init__(self, model, *, index: str = "exact"):
         from mmrec_lib.utils import check_is_fitted
 
         check_is_fitted(model)
@@ -46,28 +66,19 @@ class LiveRecommender:
                              "its item graph; serve a model without graph_k")
         if model.encoders:
             raise ModelError("a model with trainable encoders cannot be served live yet")
-        import tensorflow as tf
-
-        self._tf = tf
         self.model = model
-        network = model.network_
-        self.network = network
+        self.network = network = model.network_
         self.modalities = list(model.modalities_)
-        self.dims = [int(t.shape[1]) for t in network.feature_tables]
-        self.dot = model.similarity == "dot"
-        self.scale = float(network.scale)
+        tower = network.export_item_tower()
+        users = network.export_user_tower()
+        self.dims = tower["feature_dims"]
+        self.dot = tower["similarity"] == "dot"
+        self.scale = tower["scale"]
         self.max_history = int(model.max_history)
-        q, b = network.item_vectors(training=False, with_bias=True)
-        q, b = q.numpy().astype(np.float32), b.numpy().astype(np.float32)
+        self.parts_exact, self.parts_note = _additive(model)
+        q, b = tower["vectors"], tower["bias"]
         self.dim = q.shape[1]
-        try:
-            model._check_additive()
-            self.parts_exact, self.parts_note = True, (
-                "exact: the parts add up to the score (concat fusion, dot product)")
-        except Exception as error:  # ParameterError / ModelError: say why, serve anyway
-            self.parts_exact, self.parts_note = False, f"no exact per-modality split: {error}"
         self._lock = threading.RLock()
-        self._tower = None
         self._ids: list[str] = []
         self._row: dict[str, int] = {}
         self._q = np.zeros((0, self.dim), np.float32)
@@ -75,28 +86,22 @@ class LiveRecommender:
         self._parts = np.zeros((0, len(self.modalities), self.dim), np.float32)
         self._collab = np.zeros((0, self.dim), np.float32)
         self._id_bias = np.zeros(0, np.float32)
-        self.rank_index = _Index(self.dim + 1, capacity=2 * len(q) + 64)
-        self.similar_index = _Index(self.dim, capacity=2 * len(q) + 64)
-        self._weight = np.zeros(self.dim, np.float32)  # content-bias kernel w
-        self._constant = 0.0
-        if network.content_bias is not None:
-            kernel, bias = network.content_bias.get_weights()
-            self._weight, self._constant = kernel[:, 0].astype(np.float32), float(bias[0])
+        self.index_kind = index
+        self.rank_index = make_index(index, self.dim + 1, capacity=2 * len(q) + 64)
+        self.similar_index = make_index(index, self.dim, capacity=2 * len(q) + 64)
+        self._weight = tower["content_bias_kernel"]  # b_i = <w, c_i> + constant + d_i
+        self._constant = tower["content_bias_constant"]
+        self._empty = np.zeros(self.dim, np.float32)
         ids = [str(i) for i in model.item_ids_]
-        parts = self._part_vectors(network.modality_inputs(training=False),
-                                   network.mask_table.numpy())
-        collab = (network.item_embedding.get_weights()[0] if network.item_embedding is not None
-                  else np.zeros_like(q))
-        id_bias = (network.item_id_bias.get_weights()[0][:, 0]
-                   if network.item_id_bias is not None else np.zeros(len(q), np.float32))
-        self._append(ids, q, b, parts, collab, id_bias)
+        self._append(ids, q, b, self._catalogue_parts(tower["id_embedding"]), tower["id_embedding"],
+                     tower["id_bias"])
         # Users: id embeddings, recent histories (oldest first) and everything seen.
-        self._user_embedding = (network.user_embedding.get_weights()[0]
-                                if network.user_embedding is not None else None)
+        self._user_embedding = users["user_embedding"]
         self._user_row = {str(u): r for r, u in enumerate(model.user_ids_)}
-        history = model._arrays["user_histories"]
+        self._user_cache: dict[str, np.ndarray] = {}
         self.histories: dict[str, list[str]] = {
-            str(u): [ids[i] for i in history[r] if i >= 0] for r, u in enumerate(model.user_ids_)}
+            str(u): [ids[i] for i in users["histories"][r] if i >= 0]
+            for r, u in enumerate(model.user_ids_)}
         matrix = model.train_matrix_.tocsr()
         self.seen: dict[str, set[str]] = {
             str(u): {ids[i] for i in matrix.indices[matrix.indptr[r]: matrix.indptr[r + 1]]}
@@ -105,19 +110,23 @@ class LiveRecommender:
 
     # ------------------------------------------------------------------ items
 
-    def _part_vectors(self, inputs, mask: np.ndarray) -> np.ndarray:
-        """Per-modality content parts ``c_i^m - c_empty`` (n, n_modalities, dim)."""
+    def _catalogue_parts(self, id_embedding: np.ndarray) -> np.ndarray:
+        """Per-modality content parts ``c_i^m - c_empty`` (n, n_modalities, dim).
+
+        ``item_vectors(modality_mask=...)`` adds the same id embedding to every variant,
+        so it cancels in the differences.
+        """
         if not self.parts_exact:
-            return np.zeros((len(mask), len(self.modalities), self.dim), np.float32)
-        fusion = self.network.fusion
-        empty = fusion(inputs, modality_mask=np.zeros_like(mask)).numpy()
-        self._empty = empty[0].astype(np.float32)
-        parts = []
-        for m in range(len(self.modalities)):
-            only = np.zeros_like(mask)
-            only[:, m] = mask[:, m]
-            parts.append(fusion(inputs, modality_mask=only).numpy() - empty)
-        return np.stack(parts, axis=1).astype(np.float32)
+            return np.zeros((len(id_embedding), len(self.modalities), self.dim), np.float32)
+        count = len(self.modalities)
+
+        def vectors(keep) -> np.ndarray:
+            return self.network.item_vectors(training=False, modality_mask=keep).numpy()
+
+        empty = vectors(np.zeros(count, bool))
+        self._empty = (empty[0] - id_embedding[0]).astype(np.float32)
+        return np.stack([vectors(np.eye(count, dtype=bool)[m]) - empty for m in range(count)],
+                        axis=1).astype(np.float32)
 
     def _append(self, ids, q, b, parts, collab, id_bias) -> None:
         with self._lock:
@@ -139,47 +148,35 @@ class LiveRecommender:
         return np.concatenate([head, b[:, None]], axis=1).astype(np.float32)
 
     def item_tower(self, vectors: Mapping[str, np.ndarray]):
-        """Item vector, bias and parts of one new item from its modality vectors."""
-        tf = self._tf
-        inputs, present = [], []
+        """Item vector (1, dim), bias (1,) and parts (1, n_modalities, dim) of one new item.
+
+        One batch through the model's item tower: the item with its modalities, with none,
+        and with each one alone (the differences are the parts of ``score_parts``).
+        """
+        rows, present = [], []
         for modality, dim in zip(self.modalities, self.dims):
             vector = vectors.get(modality)
             if vector is None:
-                inputs.append(tf.zeros((1, dim), tf.float32))
+                rows.append(np.zeros(dim, np.float32))
                 present.append(False)
                 continue
-            vector = np.asarray(vector, np.float32).reshape(1, -1)
-            if vector.shape[1] != dim:
-                raise ModelError(f"the {modality} vector has {vector.shape[1]} dimensions; the "
+            vector = np.asarray(vector, np.float32).reshape(-1)
+            if vector.shape[0] != dim:
+                raise ModelError(f"the {modality} vector has {vector.shape[0]} dimensions; the "
                                  f"model was trained on {dim} (encoder settings differ)")
             if not np.isfinite(vector).all():
                 raise DataError(f"the {modality} vector of the clip is not finite")
-            inputs.append(tf.constant(vector))
+            rows.append(vector)
             present.append(True)
-        # One batch through the fusion layer: the item with its modalities, with none, and
-        # with each one alone (the last rows give the parts of score_parts).
         mask = np.array(present, dtype=bool)
         masks = np.zeros((len(mask) + 2, len(mask)), dtype=bool)
         masks[0] = mask
         masks[2:][np.diag_indices(len(mask))] = mask
-        if self._tower is None:
-            self._tower = tf.function(self._tower_batch, reduce_retracing=True)
-        content, bias, fused = (x.numpy().astype(np.float32)
-                                for x in self._tower(inputs, tf.constant(masks)))
+        features = [np.repeat(row[None], len(masks), axis=0) for row in rows]
+        fused, bias = self.network.item_vectors_for(features, masks)
         parts = (fused[2:] - fused[1])[None] if self.parts_exact else np.zeros(
             (1, len(mask), self.dim), np.float32)
-        return content, bias, parts  # a new item has no id embedding and no id bias yet
-
-    def _tower_batch(self, inputs, masks):
-        tf = self._tf
-        rows = tf.shape(masks)[0]
-        fused = self.network.fusion([tf.repeat(x, rows, axis=0) for x in inputs],
-                                    modality_mask=masks)
-        content = fused[:1]
-        bias = tf.zeros((1,), fused.dtype)
-        if self.network.content_bias is not None:
-            bias = self.network.content_bias(content)[:, 0]
-        return content, bias, fused
+        return fused[:1], bias[:1], parts  # a new item has no id embedding and no id bias yet
 
     def add_item(self, item_id: str, vectors: Mapping[str, np.ndarray]) -> None:
         """Run the item tower on a new clip and make it recommendable."""
@@ -189,6 +186,7 @@ class LiveRecommender:
             self.popularity[item_id] = 0
 
     def remove_item(self, item_id: str) -> bool:
+        """Take an item out of both indexes (its row stays for the histories that hold it)."""
         with self._lock:
             removed = self.rank_index.remove(item_id)
             self.similar_index.remove(item_id)
@@ -208,17 +206,23 @@ class LiveRecommender:
         return user in self.histories
 
     def user_vector(self, user: str) -> np.ndarray:
+        """``p_u``: the mean of the history's item vectors plus the id embedding (cached)."""
         with self._lock:
+            vector = self._user_cache.get(user)
+            if vector is not None:
+                return vector
             rows = [self._row[i] for i in self.histories.get(user, [])]
             vector = (self._q[rows].mean(axis=0) if rows
                       else np.zeros(self.dim, np.float32))
             row = self._user_row.get(user)
             if self._user_embedding is not None and row is not None:
                 vector = vector + self._user_embedding[row]
-        return vector.astype(np.float32)
+            vector = vector.astype(np.float32)
+            self._user_cache[user] = vector
+            return vector
 
     def add_view(self, user: str, item_id: str) -> bool:
-        """Append ``item_id`` to ``user``'s history; True if the user is new."""
+        """Append ``item_id`` to ``user``'s history (their vector follows); True if new."""
         with self._lock:
             new = user not in self.histories
             history = self.histories.setdefault(user, [])
@@ -228,6 +232,7 @@ class LiveRecommender:
             del history[: -self.max_history]
             self.seen.setdefault(user, set()).add(item_id)
             self.popularity[item_id] = self.popularity.get(item_id, 0) + 1
+            self._user_cache.pop(user, None)
             return new
 
     # ------------------------------------------------------------------ queries
@@ -238,7 +243,7 @@ class LiveRecommender:
             p = self.user_vector(user)
             query_head = p if self.dot else _unit(p[None])[0]
             with self._lock:
-                seen = set(self.seen.get(user, ()))
+                seen = frozenset(self.seen.get(user, ()))
             hits = self.rank_index.search(np.append(query_head, 1.0), k, exclude=seen)
             fallback = None
         else:
@@ -252,7 +257,7 @@ class LiveRecommender:
                 hits = [(i, float(c)) for i, c in counts[:k]]
                 fallback = "popularity"
         return {"cold_start": fallback is not None, "fallback": fallback,
-                "items": [self._explain(item_id, score, p) for item_id, score in hits]}
+                "items": self._explain(hits, p)}
 
     def similar(self, item_id: str, k: int) -> list[dict]:
         with self._lock:
@@ -260,16 +265,19 @@ class LiveRecommender:
         hits = self.similar_index.search(query, k, exclude={item_id})
         return [{"item_id": i, "score": s} for i, s in hits]
 
-    def _explain(self, item_id: str, score: float, p: np.ndarray) -> dict:
-        result = {"item_id": item_id, "score": float(score), "parts": None}
-        if not self.parts_exact:
-            return result
+    def _explain(self, hits: list[tuple[str, float]], p: np.ndarray) -> list[dict]:
+        """Each hit with its score parts: ``<parts_m, p + w>`` per modality (vectorised)."""
+        results = [{"item_id": item_id, "score": score, "parts": None}
+                   for item_id, score in hits]
+        if not self.parts_exact or not hits:
+            return results
         with self._lock:
-            row = self._row[item_id]
+            rows = [self._row[item_id] for item_id, _ in hits]
             weight = p + self._weight
-            parts = {m: float(self._parts[row, j] @ weight)
-                     for j, m in enumerate(self.modalities)}
-            parts["collaborative"] = float(self._collab[row] @ p + self._id_bias[row])
-            parts["shared"] = float(self._empty @ weight + self._constant)
-        result["parts"] = parts
-        return result
+            modal = (self._parts[rows] @ weight).tolist()  # (k, n_modalities)
+            collab = (self._collab[rows] @ p + self._id_bias[rows]).tolist()
+        shared = float(self._empty @ weight + self._constant)
+        for result, values, c in zip(results, modal, collab):
+            result["parts"] = {**dict(zip(self.modalities, values)), "collaborative": c,
+                               "shared": shared}
+        return results
