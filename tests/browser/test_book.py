@@ -87,3 +87,30 @@ def test_formulas_render_without_network(server, browser):
     browser.get(f"{server}/{chapter_pages()[0]}.html")
     assert browser.execute_async_script(WAIT_FOR_MATHJAX) == "typeset"
     assert browser.execute_script("return document.querySelectorAll('mjx-container').length") > 0
+
+
+# Matplotlib figures of a chapter (PNG cell outputs). At the series' dpi (>= 100) the
+# narrowest figure (5 x 3 inches, tight bounding box) is about 430 px wide; at dpi 60 it
+# was 258 px, with text about 6 px high.
+FIGURES = """
+return Array.from(document.querySelectorAll('.cell_output img'))
+  .filter(img => /\\.png(\\?|$)/i.test(img.currentSrc || img.src) || (img.src || '').startsWith('data:image/png'))
+  .map(img => [img.currentSrc || img.src, img.naturalWidth, img.getBoundingClientRect().width]);
+"""
+MIN_FIGURE_PX = 400        # natural width of a figure's PNG
+MIN_RENDERED_PX = 300      # width on the page, at the test's 1280 px wide window
+
+
+@pytest.mark.parametrize("page", [page for page in chapter_pages() if page.startswith("notebooks/")])
+def test_chapter_figures_are_readable(page, server, browser):
+    browser.get(f"{server}/{page}.html")
+    figures = browser.execute_script(FIGURES)
+    small = [(src.rsplit("/", 1)[-1][:40], natural, round(rendered))
+             for src, natural, rendered in figures
+             if natural < MIN_FIGURE_PX or rendered < min(natural, MIN_RENDERED_PX)]
+    assert not small, f"{page}: figures too small to read (src, natural px, rendered px): {small}"
+    if page.split("/")[-1][:2] in ("03", "07", "08"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        browser.execute_script("const f = document.querySelector('.cell_output img');"
+                               "if (f) f.scrollIntoView();")
+        assert browser.save_screenshot(str(SCREENSHOTS / f"{page.split('/')[-1]}.png"))
