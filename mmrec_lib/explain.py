@@ -96,7 +96,9 @@ def shapley_values(score_fn: Callable[[np.ndarray], np.ndarray], modalities: Seq
     -------
     DataFrame of shape (n_items, n_modalities) (Series of shape (n_modalities,)
     for a scalar score) with the modalities as columns (index), plus
-    ``.attrs["full"]`` and ``.attrs["empty"]``: the scores with all and no modalities.
+    ``.attrs["full"]`` and ``.attrs["empty"]``: the scores with all and no modalities
+    (arrays: ``pd.concat`` of several results fails on them, so concatenate
+    ``pd.DataFrame(values.to_numpy(), columns=values.columns)``).
 
     Examples
     --------
@@ -140,6 +142,10 @@ def integrated_gradients(model_fn: Callable, inputs, baseline=None, steps: int =
     approximated by the trapezoidal rule on ``steps`` intervals. Completeness:
     :math:`\sum_j \mathrm{IG}_j \approx F(x) - F(x')`, closer with more steps.
     Summing a modality's columns gives that modality's attribution.
+    The baseline must be a point where :math:`F` is smooth along the path:
+    a zero vector fed into an L2 normalisation (the fusion layers normalise
+    each modality) makes :math:`F(\alpha x)` constant for :math:`\alpha > 0`
+    and discontinuous at 0, so completeness fails; use e.g. the mean input.
 
     Parameters
     ----------

@@ -300,7 +300,7 @@ def concat_model(tiny_data):
     return _fit(tiny_data, "concat")
 
 
-@pytest.mark.parametrize("fusion", ["concat", "attention"])
+@pytest.mark.parametrize("fusion", ["concat", "attention", "gated"])
 def test_modality_score_fn_on_a_multimodal_recommender(tiny_data, concat_model, fusion):
     model = concat_model if fusion == "concat" else _fit(tiny_data, fusion)
     items = ["i01", "i03", "i07"]
@@ -344,3 +344,32 @@ def test_history_score_fn_on_a_multimodal_recommender(concat_model):
     assert score_fn(history, "i02") == pytest.approx(float(expected), abs=1e-6)
     result = explain.history_attribution(history, "i02", score_fn, method="shapley")
     assert result.sum() == pytest.approx(expected - score_fn([], "i02"), abs=1e-5)
+
+
+@pytest.mark.parametrize("fusion", ["attention", "gated"])
+def test_shapley_over_three_modalities_of_a_nonlinear_fusion(tiny_data, fusion):
+    """Generic over the model's modality list: 2^3 maskings, efficiency to 1e-5."""
+    from mmrec_lib import models
+
+    train, features, item_ids = tiny_data
+    rng = np.random.default_rng(1)
+    third = pd.DataFrame(rng.normal(size=(len(item_ids), 5)), index=item_ids)
+    model = models.MultimodalRecommender(fusion=fusion, embedding_dim=4, epochs=1,
+                                         batch_size=32, seed=0).fit(
+        train, {**features, "visual": third})
+    items = ["i00", "i03", "i05", "i09"]
+    score_fn = explain.modality_score_fn(model, "u2", items)
+    calls = []
+
+    def counted(mask):
+        calls.append(mask.copy())
+        return score_fn(mask)
+
+    values = explain.shapley_values(counted, model.modalities_)
+    assert len(calls) == 8 and len({tuple(m) for m in calls}) == 8
+    assert list(values.columns) == ["text", "audio", "visual"]
+    np.testing.assert_allclose(values.sum(axis=1), values.attrs["full"] - values.attrs["empty"],
+                               atol=1e-5)
+    np.testing.assert_allclose(values.attrs["full"], model.score(["u2"], items)[0], atol=1e-5)
+    rate = explain.deletion_test(score_fn, values)
+    assert 0.0 <= rate <= 1.0
