@@ -36,13 +36,16 @@ def start_ray(*, num_cpus: int = 2, address: str | None = None):
             options = {"num_cpus": check_int("num_cpus", num_cpus), "include_dashboard": False}
         else:
             options = {"address": address}
-        try:
-            ray.init(log_to_driver=False, configure_logging=False, **options)
-        except Exception:
-            # On an overloaded machine the raylet gives up waiting for its metrics agent
-            # after a fixed 15 s (ray-project/ray#65983); a second start usually works.
-            ray.shutdown()
-            ray.init(log_to_driver=False, configure_logging=False, **options)
+        # On an overloaded machine the raylet gives up waiting for its metrics agent
+        # after a fixed 15 s (ray-project/ray#65983); another start usually works.
+        for attempt in range(3):
+            try:
+                ray.init(log_to_driver=False, configure_logging=False, **options)
+                break
+            except Exception:
+                ray.shutdown()
+                if attempt == 2:
+                    raise
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.execution_options.verbose_progress = False
