@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "datasets", "text", "audio", "vision", "interactions", "splits", "interest",
     "similarity", "metrics", "evaluation", "fusion", "features", "models", "utils",
-    "cache", "media", "retrieval", "blending", "content_models", "fairness", "explain", "sequential", "serving", "privacy",
+    "cache", "media", "retrieval", "blending", "content_models", "fairness", "explain", "sequential", "serving", "privacy", "inference",
 }
 _LAZY_FUNCTIONS = {"evaluate": "evaluation"}
 
