@@ -274,6 +274,8 @@ class SpeechRecognizer:
             is still produced, but expect more errors.
         """
         began = time.perf_counter()
+        if np.size(waveform) == 0:
+            raise DataError("the waveform is empty (0 samples): there is nothing to transcribe")
         waveform, sr = check_waveform(waveform, sr)
         peak = float(np.max(np.abs(waveform)))
         if peak > 1.0 + 1e-6:
