@@ -19,14 +19,19 @@ warm test rows, drawn from all of a user's views, clearly better: it is the
 stricter reference on warm items.
 Partial ceilings rank by one group of its terms only: ``category`` (what the
 text says most clearly), ``energy+timbre`` (what audio carries), ``style``
-(what frames carry) and ``appeal`` (what only interactions reveal); ``random``
+(what frames carry), ``appeal`` (what only interactions reveal) and ``speech``
+(the format the narrator says, generator 4); ``random``
 ranks at random (10 draws per seed). A model that sees one modality can be
 compared with the ceiling of the attributes that modality carries.
 
 Models: ``id_mf`` (BPR matrix factorisation on ids only; the cold items are in
 its catalogue but, never seen, keep the vectors they were initialised with),
 ``text``, ``audio``, ``visual`` (the two-tower model on one modality),
-``concat``, ``attention`` (fusion of the three), ``graph`` (concat, then one
+``speech`` (the two-tower model on the voice-over transcripts alone: clips
+without speech have no content), ``concat``, ``attention`` (fusion of the three),
+``concat_speech``, ``attention_speech`` (the same fusions with the fourth
+modality, ``speech``: MiniLM vectors of the Whisper transcript, masked on clips
+without speech; chapter 03b), ``graph`` (concat, then one
 graph convolution over the item-item k-NN graph), ``hybrid`` (concat plus user
 and item id embeddings, dot product). The two-tower models are trained with
 the in-batch softmax (log-q corrected) and cosine scores, with early stopping
@@ -49,8 +54,11 @@ from mmrec_lib import features, interest, models, splits
 from mmrec_lib.datasets import miniclips
 
 CEILINGS = {"category": ("category",), "energy+timbre": ("energy", "timbre"),
-            "style": ("style",), "appeal": ("appeal",)}
-MODELS = ("id_mf", "text", "audio", "visual", "concat", "attention", "graph", "hybrid")
+            "style": ("style",), "appeal": ("appeal",), "speech": ("speech",)}
+MODELS = ("id_mf", "text", "audio", "visual", "speech", "concat", "attention", "concat_speech",
+          "attention_speech", "graph", "hybrid")
+#: Models that read the speech modality (its features are computed only if one is run).
+SPEECH_MODELS = ("speech", "concat_speech", "attention_speech")
 
 #: Settings of the two-tower models (how they were chosen: mmrec_lib.models.TWO_TOWER_SETTINGS).
 TWO_TOWER = models.two_tower_settings()
@@ -62,7 +70,10 @@ def make_model(name: str, seed: int, epochs: int):
         return interest.BPRMFModel(embedding_dim=32, epochs=epochs, seed=seed), None
     options = {**TWO_TOWER, "epochs": epochs, "seed": seed, "fusion": "concat"}
     modalities = list(features.MODALITIES)
-    if name in features.MODALITIES:
+    if name.endswith("_speech"):
+        modalities.append("speech")
+        name = name.removesuffix("_speech")
+    if name in features.ALL_MODALITIES:
         modalities = [name]
     elif name == "attention":
         options["fusion"] = "attention"
@@ -96,7 +107,12 @@ def main() -> None:
 
     total = common.Stopwatch()
     ds = miniclips.load_miniclips(size=size)
-    item_features = features.item_features(ds)
+    unknown = sorted(set(args.models) - set(MODELS))
+    if unknown:
+        raise SystemExit(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
+    wanted = list(features.MODALITIES) + (["speech"] if set(args.models) & set(SPEECH_MODELS)
+                                          else [])
+    item_features = features.item_features(ds, modalities=wanted)
     print(f"MiniClips {size}: {len(ds.items)} items, {len(ds.interactions)} interactions, "
           f"{len(ds.truth.cold_items)} cold items; data and features ready in "
           f"{total.elapsed():.0f} s", flush=True)

@@ -13,10 +13,14 @@ from mmrec_lib import cache
 from mmrec_lib._validation import check_choice, check_subset
 from mmrec_lib.errors import ParameterError
 
-__all__ = ["MODALITIES", "item_features", "visual_features"]
+__all__ = ["MODALITIES", "ALL_MODALITIES", "item_features", "speech_features",
+           "visual_features"]
 
-#: The modalities :func:`item_features` knows, in the order of V = [v_text, v_audio, v_image].
+#: The default modalities of :func:`item_features`, in the order of V = [v_text, v_audio, v_image].
 MODALITIES = ("text", "audio", "visual")
+#: Every modality :func:`item_features` knows: the defaults plus ``"speech"`` (chapter 03b),
+#: which is opt-in so that chapters 05-08 keep their three modalities and their results.
+ALL_MODALITIES = MODALITIES + ("speech",)
 
 
 def _item_ids(dataset) -> np.ndarray:
@@ -96,6 +100,63 @@ def _cnn_embeddings(dataset, clips: np.ndarray, data_dir) -> np.ndarray:
                                             "side": vision.ENCODER_SIDE})
 
 
+def speech_features(dataset, *, backend: Literal["whisper", "pocketsphinx"] = "whisper",
+                    data_dir: str | os.PathLike | None = None,
+                    show_progress: bool | None = None) -> pd.DataFrame:
+    """Sentence vectors of each clip's voice-over transcript; NaN rows for clips without speech.
+
+    Introduced in chapter 03b (speech). The clip's audio is transcribed by
+    :meth:`mmrec_lib.audio.SpeechRecognizer.transcribe_dataset` (Whisper tiny.en by
+    default, speech detection first, cached), and every non-empty transcript is
+    encoded like the titles of chapter 02 (:func:`mmrec_lib.text.encode_items`,
+    MiniLM, 384-d, cached and keyed by the transcripts themselves). A clip whose
+    transcript is empty (no speech detected) gets a row of NaN: for
+    :class:`mmrec_lib.models.MultimodalRecommender` and the fusion layers that
+    means "this item has no speech" (masked, see :func:`mmrec_lib.fusion.modality_mask`),
+    not a vector of an empty sentence posing as data.
+
+    Parameters
+    ----------
+    dataset : MiniClips or any data set with ``items`` and ``clip_path``
+    backend : {"whisper", "pocketsphinx"}
+    data_dir : path, optional
+    show_progress : bool, optional
+
+    Returns
+    -------
+    DataFrame (n_items, 384) indexed by item id, columns ``speech_0`` ...; rows in
+    ``dataset.items`` order, all-NaN where no speech was found.
+
+    Examples
+    --------
+    >>> vectors = speech_features(ds)                                  # doctest: +SKIP
+    >>> vectors.notna().all(axis=1).mean()                             # doctest: +SKIP
+    0.5
+    """
+    from mmrec_lib import text as text_module
+    from mmrec_lib.audio.speech import SpeechRecognizer
+
+    ids = _item_ids(dataset)
+    transcripts = SpeechRecognizer(backend=backend).transcribe_dataset(
+        dataset, ids, data_dir=data_dir, show_progress=show_progress)["text"]
+    texts = transcripts.reindex(ids).fillna("").astype(str).str.strip().to_numpy()
+    spoken = texts != ""
+    if spoken.any():
+        table = pd.DataFrame({"item_id": ids[spoken], "transcript": texts[spoken]})
+        encoded = text_module.encode_items(table, fields=["transcript"],
+                                           dataset_name=f"{cache.dataset_key(dataset)}-speech-"
+                                                        f"{backend}", data_dir=data_dir)
+        width = encoded.shape[1]
+    else:  # no clip speaks: every row is missing, at the encoder's width
+        width = text_module.BertTextEncoder().fit().embedding_dim_
+    values = np.full((len(ids), width), np.nan, dtype=np.float32)
+    if spoken.any():
+        values[spoken] = encoded
+    frame = pd.DataFrame(values, index=ids).add_prefix("speech_")
+    frame.index.name = "item_id"
+    return frame
+
+
 def item_features(dataset, *, modalities: Sequence[str] = MODALITIES,
                   audio: Literal["musicnn", "handcrafted"] = "musicnn",
                   visual: Literal["handcrafted", "cnn", "both"] = "both",
@@ -115,7 +176,7 @@ def item_features(dataset, *, modalities: Sequence[str] = MODALITIES,
     """
     from mmrec_lib import text as text_module
 
-    modalities = check_subset("modalities", modalities, MODALITIES)
+    modalities = check_subset("modalities", modalities, ALL_MODALITIES)
     check_choice("audio", audio, ("musicnn", "handcrafted"))
     ids = _item_ids(dataset)
     result: dict[str, pd.DataFrame] = {}
@@ -135,6 +196,8 @@ def item_features(dataset, *, modalities: Sequence[str] = MODALITIES,
                 values = table.to_numpy(np.float64)
                 values = (values - values.mean(axis=0)) / np.maximum(values.std(axis=0), 1e-8)
                 frame = pd.DataFrame(values, index=ids, columns=table.columns)
+        elif modality == "speech":
+            frame = speech_features(dataset, data_dir=data_dir)
         else:
             frame = visual_features(dataset, kind=visual, data_dir=data_dir)
         frame = frame.astype(np.float32)

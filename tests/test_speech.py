@@ -386,3 +386,56 @@ def test_import_audio_does_not_load_the_speech_models():
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --------------------------------------------------------------------------- long files, streamed
+
+
+@pytest.fixture(scope="module")
+def long_file(tmp_path_factory):
+    """11 minutes of FLAC: one sentence across the 60 s mark, another at 5:00, silence elsewhere."""
+    first, second = load_fixture(NAMES[0]), load_fixture(NAMES[1])
+    samples = np.zeros(11 * 60 * SR, np.float32)
+    cross = 60 * SR - first.size // 2
+    samples[cross:cross + first.size] = first
+    samples[300 * SR:300 * SR + second.size] = second
+    path = tmp_path_factory.mktemp("long") / "long.flac"
+    soundfile.write(path, samples, SR)
+    return path, cross / SR
+
+
+def test_file_is_read_in_bounded_blocks(long_file):
+    from mmrec_lib.audio.speech.recognizer import _file_blocks
+
+    sizes = [block.size for block in _file_blocks(long_file[0], 60 * SR)]
+    assert len(sizes) == 11 and max(sizes) == 60 * SR and sum(sizes) == 11 * 60 * SR
+
+
+def test_transcribe_file_streams_and_keeps_a_sentence_across_blocks(whisper, long_file,
+                                                                      monkeypatch):
+    path, cross = long_file
+    calls = []
+    real_decode = whisper._decode_chunk
+    monkeypatch.setattr(whisper, "_decode_chunk",
+                        lambda chunk: calls.append(chunk.size) or real_decode(chunk))
+    result = whisper.transcribe_file(path, block_seconds=60)
+    assert result.duration == pytest.approx(660.0)
+    assert len(calls) == 2 and max(calls) <= 30 * SR  # one call per sentence, none cut in two
+    assert [round(s.start) for s in result.segments][0] == pytest.approx(cross, abs=1)
+    reference = f"{TRANSCRIPTS[NAMES[0]]} {TRANSCRIPTS[NAMES[1]]}"
+    assert metrics.word_error_rate(reference, result.text) <= 0.1, result.text
+
+
+def test_transcribe_file_bad_files(pocketsphinx, tmp_path):
+    empty = tmp_path / "empty.flac"
+    soundfile.write(empty, np.zeros(0, np.float32), SR)
+    with pytest.raises(DataError):
+        pocketsphinx.transcribe_file(empty)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(DataError, match="broken.mp4"):
+        pocketsphinx.transcribe_file(broken)
+    with pytest.raises(DataError):
+        pocketsphinx.transcribe_file(tmp_path / "missing.wav")
+    with pytest.raises(ParameterError, match="block_seconds"):
+        pocketsphinx.transcribe_file(empty, block_seconds=5)

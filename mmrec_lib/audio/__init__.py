@@ -59,6 +59,7 @@ from mmrec_lib.audio.speech import (
     Transcript,
     detect_speech,
     has_speech,
+    probe_accuracy,
     whisper_model_dir,
 )
 
@@ -75,5 +76,6 @@ __all__ = [
     "MusicnnFeatures", "dataset_waveforms",
     "dataset_musicnn_features", "dataset_handcrafted_features", "dataset_log_mels", "probe_r2",
     "SpeechRecognizer", "Transcript", "SpeechSegment", "detect_speech", "has_speech",
+    "probe_accuracy",
     "whisper_model_dir", "SPEECH_SR",
 ]

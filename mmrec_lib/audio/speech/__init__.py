@@ -27,6 +27,7 @@ from mmrec_lib.audio.speech._models import (
     whisper_model_dir,
 )
 from mmrec_lib.audio.speech.detection import SPEECH_SR, detect_speech, has_speech
+from mmrec_lib.audio.speech.probe import probe_accuracy
 from mmrec_lib.audio.speech.recognizer import SpeechRecognizer, SpeechSegment, Transcript
 
 __all__ = [
@@ -38,5 +39,6 @@ __all__ = [
     "SpeechRecognizer",
     "detect_speech",
     "has_speech",
+    "probe_accuracy",
     "whisper_model_dir",
 ]

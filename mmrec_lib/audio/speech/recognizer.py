@@ -70,6 +70,44 @@ class Transcript:
         return self.seconds / self.duration if self.duration else 0.0
 
 
+def _file_blocks(path, block_samples: int):
+    """Yield the first audio track of ``path`` as 16 kHz mono float32 blocks of ``block_samples``.
+
+    ffmpeg writes raw samples to a pipe that is read one block at a time, so at most one
+    block is in memory; its messages go to a temporary file (a full stderr pipe would block it).
+    """
+    import subprocess
+    import tempfile
+
+    from mmrec_lib.media import check_media_path, ffmpeg_exe
+
+    path = check_media_path(path)
+    command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
+               "-i", str(path), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SPEECH_SR),
+               "-f", "f32le", "pipe:1"]
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log)
+        try:
+            while True:
+                data = process.stdout.read(4 * block_samples)
+                if not data:
+                    break
+                block = np.frombuffer(data[:len(data) // 4 * 4], dtype="<f4").astype(np.float32)
+                if not np.isfinite(block).all():
+                    raise DataError(f"{path} decodes to NaN or infinite samples")
+                yield block
+        finally:
+            process.stdout.close()
+            returncode = process.wait()
+        if returncode != 0:
+            log.seek(0)
+            message = log.read().decode(errors="replace").strip().splitlines()
+            if any("matches no streams" in line for line in message):
+                raise DataError(f"{path} has no audio track")
+            raise DataError(f"cannot decode the audio of {path}: ffmpeg says "
+                            f"{message[-1] if message else returncode!r}")
+
+
 class SpeechRecognizer:
     """Speech to text with Whisper tiny.en (neural) or pocketsphinx (HMM baseline).
 
@@ -236,6 +274,8 @@ class SpeechRecognizer:
             is still produced, but expect more errors.
         """
         began = time.perf_counter()
+        if np.size(waveform) == 0:
+            raise DataError("the waveform is empty (0 samples): there is nothing to transcribe")
         waveform, sr = check_waveform(waveform, sr)
         peak = float(np.max(np.abs(waveform)))
         if peak > 1.0 + 1e-6:
@@ -246,17 +286,91 @@ class SpeechRecognizer:
             warnings.warn(f"{clipped:.1%} of the samples are clipped (at full scale); the "
                           "transcript may contain more errors", UserWarning, stacklevel=2)
         waveform = resample(waveform, orig_sr=sr, target_sr=SPEECH_SR)
-        segments = []
-        windows = self._windows(waveform)
-        for start, stop in windows:
-            offset = start / SPEECH_SR
-            segments += [SpeechSegment(round(offset + a, 3), round(offset + b, 3), text)
-                         for a, b, text in self._decode_chunk(waveform[start:stop])]
+        segments, windows = self._transcribe_16k(waveform)
         return Transcript(text=" ".join(s.text for s in segments), segments=segments,
                           language="en", duration=waveform.size / SPEECH_SR,
                           seconds=time.perf_counter() - began, backend=self.backend,
                           speech_seconds=sum(b - a for a, b in windows) / SPEECH_SR,
                           model_calls=len(windows))
+
+    def _transcribe_16k(self, waveform: np.ndarray, offset: float = 0.0):
+        """Segments (times from ``offset``) and model windows of a checked 16 kHz waveform."""
+        segments = []
+        windows = self._windows(waveform)
+        for start, stop in windows:
+            begin = offset + start / SPEECH_SR
+            segments += [SpeechSegment(round(begin + a, 3), round(begin + b, 3), text)
+                         for a, b, text in self._decode_chunk(waveform[start:stop])]
+        return segments, windows
+
+    def transcribe_file(self, path, *, block_seconds: float = 300.0) -> Transcript:
+        """Transcribe an audio or video file of any length, reading it block by block.
+
+        Introduced in chapter 03b (speech). ffmpeg decodes the first audio track to
+        16 kHz mono and the file is read ``block_seconds`` at a time, so memory stays
+        bounded however long the recording (a two-hour podcast is never held whole).
+        Each block goes through the same detection and windowing as
+        :meth:`transcribe`; a speech segment that runs into the end of a block is
+        carried over to the next block instead of being cut mid-word.
+
+        Parameters
+        ----------
+        path : str or PathLike
+        block_seconds : float
+            Audio read (and analysed) at once, at least 30 s.
+
+        Returns
+        -------
+        Transcript
+            Segment times are seconds from the start of the file.
+
+        Raises
+        ------
+        DataError
+            Missing, empty, corrupt or undecodable file, no audio track, or NaN samples.
+        ParameterError
+            ``block_seconds`` below 30.
+
+        Warns
+        -----
+        UserWarning
+            More than 1 % of the samples are clipped.
+        """
+        block_seconds = check_number("block_seconds", block_seconds, low=30.0)
+        began = time.perf_counter()
+        segments, calls, speech_samples, total, clipped = [], 0, 0, 0, 0
+        carry, carry_start = np.zeros(0, np.float32), 0
+        blocks = _file_blocks(path, int(block_seconds * SPEECH_SR))
+        block = next(blocks, None)
+        if block is None:
+            raise DataError(f"{path} has an audio track of zero length")
+        while block is not None:
+            following = next(blocks, None)
+            total += block.size
+            clipped += int(np.sum(np.abs(block) >= 0.999))
+            buffer = np.concatenate([carry, np.clip(block, -1.0, 1.0)])
+            cut = buffer.size
+            if following is not None:
+                spans = detect_speech(buffer, SPEECH_SR, **self.detector_options)
+                # Speech running into the block's last second continues in the next block.
+                if spans and spans[-1][1] > buffer.size / SPEECH_SR - 1.0:
+                    start = max(0, int((spans[-1][0] - 0.5) * SPEECH_SR))
+                    if buffer.size - start <= block_seconds * SPEECH_SR:
+                        cut = start
+            found, windows = self._transcribe_16k(buffer[:cut], offset=carry_start / SPEECH_SR)
+            segments += found
+            calls += len(windows)
+            speech_samples += sum(b - a for a, b in windows)
+            carry, carry_start = buffer[cut:], carry_start + cut
+            block = following
+        if total and clipped / total > 0.01:
+            warnings.warn(f"{clipped / total:.1%} of the samples of {path} are clipped (at "
+                          "full scale); the transcript may contain more errors", UserWarning,
+                          stacklevel=2)
+        return Transcript(text=" ".join(s.text for s in segments), segments=segments,
+                          language="en", duration=total / SPEECH_SR,
+                          seconds=time.perf_counter() - began, backend=self.backend,
+                          speech_seconds=speech_samples / SPEECH_SR, model_calls=calls)
 
     def transcribe_batch(self, waveforms: Sequence, sr: int, *,
                          show_progress: bool | None = None) -> list[Transcript]:
