@@ -224,8 +224,8 @@ class VectorIndex:
             return int(vectors + links + num_items * 12 + ids)
         centroids = self.options["nlist"] * dim * 4
         if self.kind == "ivf":
-            # IVF lists store the id next to each vector, and the ID map keeps a second copy.
-            return vectors + 2 * ids + centroids
+            # IVF lists store the id next to each vector (no separate ID map).
+            return vectors + ids + centroids
         codes = num_items * ((self.options["pq_m"] * self.options["pq_nbits"] + 7) // 8)
         codebooks = dim * 2 ** self.options["pq_nbits"] * 4
         return codes + 2 * ids + centroids + codebooks + vectors  # + vectors: the refine step
@@ -249,7 +249,8 @@ class VectorIndex:
 
     def _apply_search_options(self) -> None:
         faiss = _faiss()
-        inner = faiss.downcast_index(self._index.index)
+        # IVF indexes hold the ids themselves; the other kinds sit inside an IndexIDMap.
+        inner = self._index if self.kind == "ivf" else faiss.downcast_index(self._index.index)
         if self.kind == "hnsw":
             inner.hnsw.efSearch = self.options["ef_search"]
         elif self.kind == "ivf":
@@ -484,7 +485,10 @@ def build_index(
         base.cp.seed = seed
         base.pq.cp.seed = seed + 1
         inner = faiss.IndexRefineFlat(base)
-    index = faiss.IndexIDMap(inner)
+    # IVF stores ids in its inverted lists. Wrapping it in an IndexIDMap would be wrong as
+    # soon as items are removed: the map compacts its labels as if the inner index shifted
+    # its rows, which IVF does not, and later searches return other items' labels.
+    index = inner if kind == "ivf" else faiss.IndexIDMap(inner)
     with _threads(num_threads):
         if not inner.is_trained:
             index.train(vectors)

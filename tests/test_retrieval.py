@@ -166,6 +166,23 @@ def test_remove_by_item_id_and_add_again():
     assert index.search([1.0, 0.0, 0.0], 1, return_ids=True)[1][0] == "d"
 
 
+@pytest.mark.parametrize("kind", ["exact", "ivf"])
+def test_labels_stay_right_after_removals_and_additions(kind):
+    # Found by the serving tests: an IVF index inside an IndexIDMap returned the same label
+    # twice, and the wrong label for the best score, after a removal and further additions.
+    frame = pd.DataFrame([[10.0, 0, 0, 0], [1.0, 0, 0, 0], [5.0, 0, 0, 0]],
+                         index=["a", "b", "c"], dtype=np.float32)
+    options = {"nlist": 1, "nprobe": 1} if kind == "ivf" else {}
+    index = retrieval.build_index(frame, kind=kind, **options)
+    index.remove(["c"])
+    index.add(pd.DataFrame([[-2.0, 0, 0, 0]], index=["d"], dtype=np.float32))
+    index.remove(["a"])
+    index.add(pd.DataFrame([[10.0, 0, 0, 0]], index=["a2"], dtype=np.float32))
+    scores, ids = index.search([1.0, 0.0, 0.0, 0.0], 3, return_ids=True)
+    assert ids.tolist() == ["a2", "b", "d"]
+    np.testing.assert_allclose(scores, [10.0, 1.0, -2.0])
+
+
 def test_remove_is_refused_by_hnsw(items):
     index = retrieval.build_index(items[:500], kind="hnsw", num_threads=1)
     with pytest.raises(ModelError, match="rebuild"):
