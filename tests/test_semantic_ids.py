@@ -233,3 +233,15 @@ def test_same_seed_same_codes_and_scores(generator):
     twice = sq.SemanticIDGenerator(**again.get_params()).fit(cycle_interactions(), CATALOGUE)
     np.testing.assert_array_equal(twice.score_histories([[3, 4]]),
                                   again.score_histories([[3, 4]]))
+
+
+def test_beam_search_restricted_to_candidates(generator):
+    allowed = np.zeros((2, NUM_ITEMS), dtype=bool)
+    allowed[0, [3, 7, 20]] = True
+    allowed[1, 5] = True
+    scores = generator.score_histories([[1, 2], [4]], candidates=allowed)
+    assert np.array_equal(np.isfinite(scores), allowed)
+    # Renormalised over the allowed codes: a single candidate has log-probability 0.
+    assert scores[1, 5] == pytest.approx(0.0, abs=1e-6)
+    none = generator.score_histories([[1, 2]], candidates=np.zeros((1, NUM_ITEMS), bool))
+    assert np.isinf(none).all()

@@ -1,4 +1,4 @@
-"""Sequential and generative (GPT-style) next-item recommendation (chapter 09, coming).
+"""Sequential and generative (GPT-style) next-item recommendation (chapter 09).
 
 - :mod:`~mmrec_lib.sequential.data`: time-ordered sequences, tokens, padding, leave-one-out.
 - :mod:`~mmrec_lib.sequential.evaluation`: full-ranking and sampled HR@k / NDCG@k.
@@ -25,6 +25,7 @@ from mmrec_lib.sequential.data import (
     SequenceSplit,
     encode_sequences,
     leave_one_out,
+    new_item_split,
     pad_sequences,
     sort_interactions,
     user_sequences,
@@ -33,6 +34,7 @@ from mmrec_lib.sequential.evaluation import (
     evaluate_next_item,
     evaluation_histories,
     next_item_metrics,
+    released_candidates,
     sample_candidates,
 )
 from mmrec_lib.sequential.generative import SemanticIDGenerator
@@ -42,7 +44,7 @@ from mmrec_lib.sequential.neural import (
     SASRecModel,
     training_pairs,
 )
-from mmrec_lib.sequential.semantic_ids import ResidualQuantizer
+from mmrec_lib.sequential.semantic_ids import ResidualQuantizer, fuse_modalities
 
 __all__ = [
     "PADDING_TOKEN",
@@ -52,8 +54,10 @@ __all__ = [
     "encode_sequences",
     "pad_sequences",
     "leave_one_out",
+    "new_item_split",
     "next_item_metrics",
     "sample_candidates",
+    "released_candidates",
     "evaluation_histories",
     "evaluate_next_item",
     "SequentialModel",
@@ -66,5 +70,6 @@ __all__ = [
     "ContentSASRecModel",
     "training_pairs",
     "ResidualQuantizer",
+    "fuse_modalities",
     "SemanticIDGenerator",
 ]

@@ -250,7 +250,7 @@ class SemanticIDGenerator(SequentialModel):
         logits -= logits.max(axis=1, keepdims=True)
         return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
 
-    def generate(self, histories: list[np.ndarray], *, beam_width: int
+    def generate(self, histories: list[np.ndarray], *, beam_width: int, candidates=None
                  ) -> list[list[tuple[int, float]]]:
         """Constrained beam search after each token history.
 
@@ -258,6 +258,9 @@ class SemanticIDGenerator(SequentialModel):
         ----------
         histories : list of n int arrays of item tokens (item index + 1)
         beam_width : int >= 1
+        candidates : bool ndarray (n, n_items), optional
+            Per history, the items the search may reach (the prefix tree is cut
+            to their codes), e.g. only the clips released by then.
 
         Returns
         -------
@@ -267,27 +270,52 @@ class SemanticIDGenerator(SequentialModel):
         check_is_fitted(self)
         beam_width = check_int("beam_width", beam_width)
         streams = self._streams(histories)
+        trees = [self._tree] * len(histories)
+        if candidates is not None:
+            trees = [self._candidate_tree(row) for row in np.asarray(candidates, dtype=bool)]
         beams: list[list[tuple[tuple, float]]] = [[((), 0.0)] for _ in histories]
         for level in range(self.levels + 1):
             rows = [(h, prefix, score) for h, beam in enumerate(beams) for prefix, score in beam]
+            if not rows:
+                break
             log_probabilities = self._next_log_probabilities([
                 np.concatenate([streams[h], np.asarray(prefix, np.int64)
                                 + self._offsets[:level]]) for h, prefix, _ in rows])
-            candidates: list[list[tuple[tuple, float]]] = [[] for _ in histories]
+            found: list[list[tuple[tuple, float]]] = [[] for _ in histories]
             for row, (h, prefix, score) in enumerate(rows):
-                children = self._tree[prefix]
+                children = trees[h].get(prefix)
+                if children is None:  # no candidate at all for this history
+                    continue
                 values = log_probabilities[row, children + self._offsets[level]]
                 if level == self.levels:
                     values = self._suffix_values(prefix, children, values)
                 # Renormalised over the codes that exist after this prefix.
                 values = values - np.logaddexp.reduce(values)
-                candidates[h].extend(((*prefix, int(c)), score + float(v))
+                found[h].extend(((*prefix, int(c)), score + float(v))
                                      for c, v in zip(children, values, strict=True))
             # Stable sort: equal scores keep code order, so the search is deterministic.
-            beams = [sorted(found, key=lambda pair: -pair[1])[:beam_width]
-                     for found in candidates]
+            beams = [sorted(pairs, key=lambda pair: -pair[1])[:beam_width] for pairs in found]
         return [[(int(self._item_of_row[self.quantizer_.item_of_code_[code]]), score)
                  for code, score in beam] for beam in beams]
+
+    def _candidate_tree(self, allowed: np.ndarray) -> dict[tuple, np.ndarray]:
+        """The prefix tree of the allowed items' codes only."""
+        rows = np.flatnonzero(np.isin(self._item_of_row, np.flatnonzero(allowed)))
+        children: dict[tuple, set] = {}
+        for row in self.quantizer_.codes_[rows]:
+            code = tuple(int(c) for c in row)
+            for length in range(self.levels + 1):
+                children.setdefault(code[:length], set()).add(code[length])
+        return {prefix: np.array(sorted(values), dtype=np.int64)
+                for prefix, values in children.items()}
+
+    def _score_candidates(self, tokens, candidates):
+        scores = np.full(candidates.shape, -np.inf, dtype=np.float32)
+        generated = self.generate(tokens, beam_width=self._beam(), candidates=candidates)
+        for row, items in enumerate(generated):
+            for item, score in items:
+                scores[row, item] = score
+        return scores
 
     def _suffix_values(self, prefix: tuple, children: np.ndarray, values: np.ndarray
                        ) -> np.ndarray:
