@@ -26,13 +26,13 @@ import pandas as pd
 from mmrec_lib._validation import check_choice, check_int, check_seed
 from mmrec_lib.errors import DataError, ParameterError
 from mmrec_lib.interactions import ITEM_COL, USER_COL, IdEncoder
-from mmrec_lib.metrics import hit_rate_at_k, ndcg_at_k
+from mmrec_lib.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k
 from mmrec_lib.sequential.data import SequenceSplit, user_sequences
 from mmrec_lib.similarity import top_k
 from mmrec_lib.utils import check_is_fitted
 
 __all__ = ["next_item_metrics", "sample_candidates", "evaluation_histories",
-           "released_candidates", "evaluate_next_item"]
+           "released_candidates", "evaluate_next_item", "evaluate_session"]
 
 # Index of a target outside the catalogue: never recommended, so always a miss.
 _MISSING_TARGET = -2
@@ -243,3 +243,57 @@ def evaluate_next_item(model, split: SequenceSplit, *,
     result = next_item_metrics(scores, target_index, exclude, k=k, per_user=per_user)
     result["num_users"] = len(target_index)
     return result
+
+
+def evaluate_session(model, split: SequenceSplit, *, k: int = 10,
+                     mode: Literal["next_item", "session"] = "next_item",
+                     candidates: Callable | None = None, beam_width: int | None = None
+                     ) -> dict[str, float]:
+    """Recall@k and NDCG@k of a list against each user's held-out session (a set of items).
+
+    Introduced in chapter 09, with :func:`~mmrec_lib.sequential.last_session_split`.
+    ``mode="next_item"`` ranks by ``score_histories`` (k alternatives for the next
+    slot); ``mode="session"`` asks a generator for a whole list
+    (:meth:`SemanticIDGenerator.generate_session`). The history is removed in both;
+    ``candidates`` (e.g. :func:`released_candidates`) is evaluated at the session's
+    first event.
+    """
+    check_is_fitted(model)
+    check_choice("mode", mode, ("next_item", "session"))
+    k = check_int("k", k)
+    if mode == "session" and not hasattr(model, "generate_session"):
+        raise ParameterError(f"{type(model).__name__} cannot generate sessions")
+    sequences = user_sequences(split.train)
+    firsts = split.test.groupby(USER_COL, sort=True).head(1)
+    targets = split.test.groupby(USER_COL, sort=True)[ITEM_COL].apply(list)
+    histories = [sequences[user] for user in firsts[USER_COL]]
+    item_ids = np.asarray(model.item_ids_)
+    lookup = IdEncoder(unknown="ignore").fit(item_ids)
+    allowed = (np.ones((len(histories), len(item_ids)), dtype=bool) if candidates is None
+               else np.asarray(candidates(item_ids, firsts), dtype=bool))
+    for row, history in enumerate(histories):
+        seen = lookup.transform(history)
+        allowed[row, seen[seen >= 0]] = False
+    if mode == "session":
+        lists = model.generate_session(histories, length=k, beam_width=beam_width,
+                                       candidates=allowed, exclude_history=True)
+    else:
+        if beam_width is not None and hasattr(model, "beam_width"):
+            model = _with_beam(model, beam_width)
+        scores = model.score_histories(histories, unknown="drop", candidates=allowed)
+        lists = list(top_k(scores, k, exclude=~allowed))
+    relevant = [list(dict.fromkeys(int(i) if i >= 0 else _MISSING_TARGET
+                                   for i in lookup.transform(items)))
+                for items in targets.loc[firsts[USER_COL]]]
+    recommended = [np.asarray(items)[:k] for items in lists]
+    return {f"recall@{k}": float(recall_at_k(recommended, relevant, k)),
+            f"ndcg@{k}": float(ndcg_at_k(recommended, relevant, k)),
+            "num_users": len(histories)}
+
+
+def _with_beam(model, beam_width: int):
+    import copy
+
+    clone = copy.copy(model)
+    clone.beam_width = beam_width
+    return clone

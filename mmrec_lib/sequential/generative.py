@@ -23,7 +23,7 @@ import pandas as pd
 from mmrec_lib._validation import check_int, check_number, check_seed
 from mmrec_lib.errors import DataError, ModelError, ParameterError
 from mmrec_lib.sequential.base import SequentialModel
-from mmrec_lib.sequential.data import pad_sequences
+from mmrec_lib.sequential.data import encode_sequences, pad_sequences
 from mmrec_lib.sequential.neural import load_saved_state, training_pairs
 from mmrec_lib.sequential.semantic_ids import ResidualQuantizer
 from mmrec_lib.utils import check_is_fitted
@@ -292,11 +292,78 @@ class SemanticIDGenerator(SequentialModel):
                 # Renormalised over the codes that exist after this prefix.
                 values = values - np.logaddexp.reduce(values)
                 found[h].extend(((*prefix, int(c)), score + float(v))
-                                     for c, v in zip(children, values, strict=True))
+                                for c, v in zip(children, values, strict=True))
             # Stable sort: equal scores keep code order, so the search is deterministic.
             beams = [sorted(pairs, key=lambda pair: -pair[1])[:beam_width] for pairs in found]
         return [[(int(self._item_of_row[self.quantizer_.item_of_code_[code]]), score)
                  for code, score in beam] for beam in beams]
+
+    def generate_session(self, histories: Sequence[Sequence], *, length: int = 10,
+                         beam_width: int | None = None, candidates=None,
+                         exclude_history: bool = True) -> list[np.ndarray]:
+        """List-wise (session) generation: write ``length`` items one after another.
+
+        Introduced in chapter 09, OneRec's session mode in miniature. Next-item
+        generation ranks ``length`` items that all continue the same history;
+        here item ``n`` continues the history *plus* the items ``1 .. n-1`` the
+        model has already written, so the list can move on (the next episode
+        after the one just proposed, a creator's next clip) instead of being ten
+        alternatives for one slot. Each step is a constrained beam search whose
+        best item not yet in the list (nor, with ``exclude_history``, in the
+        history) is appended.
+
+        Parameters
+        ----------
+        histories : sequence of n non-empty sequences of item ids, oldest first
+        length : int >= 1
+            Items per generated list (at most the number of allowed items).
+        beam_width : int, optional
+            Beam of each step; default ``beam_width``.
+        candidates : bool ndarray (n, n_items), optional
+            Items each list may contain.
+        exclude_history : bool
+
+        Returns
+        -------
+        list of n int arrays of catalogue indices (columns of ``item_ids_``), in order
+        """
+        check_is_fitted(self)
+        length = check_int("length", length)
+        beam_width = check_int("beam_width", self.beam_width if beam_width is None
+                               else beam_width)
+        tokens = encode_sequences(list(histories), self.item_encoder_)
+        if not tokens:
+            raise ParameterError("histories is empty: there is no history to continue")
+        for row, history in enumerate(tokens):
+            if len(history) == 0:
+                raise DataError(f"history {row} is empty; a session needs at least one item")
+        allowed = np.ones((len(tokens), len(self.item_ids_)), dtype=bool)
+        if candidates is not None:
+            candidates = np.asarray(candidates)
+            if candidates.dtype != bool or candidates.shape != allowed.shape:
+                raise ParameterError(f"candidates must be a boolean array of shape "
+                                     f"{allowed.shape}; got {candidates.dtype} "
+                                     f"{candidates.shape}")
+            allowed &= candidates
+        if exclude_history:
+            for row, history in enumerate(tokens):
+                allowed[row, history - 1] = False
+        written: list[list[int]] = [[] for _ in tokens]
+        streams = [np.asarray(h, dtype=np.int64) for h in tokens]
+        for _ in range(length):
+            active = [row for row in range(len(tokens)) if allowed[row].any()]
+            if not active:
+                break
+            beams = self.generate([streams[row] for row in active], beam_width=beam_width,
+                                  candidates=allowed[active])
+            for row, beam in zip(active, beams, strict=True):
+                if not beam:
+                    continue
+                item = beam[0][0]
+                written[row].append(item)
+                allowed[row, item] = False
+                streams[row] = np.append(streams[row], item + 1)
+        return [np.asarray(items, dtype=np.int64) for items in written]
 
     def _candidate_tree(self, allowed: np.ndarray) -> dict[tuple, np.ndarray]:
         """The prefix tree of the allowed items' codes only."""
