@@ -85,8 +85,8 @@ def miniclips_models(seed: int, epochs: int) -> dict:
             "content_sasrec": sq.ContentSASRecModel(**shared),
             "semantic_id_generator": sq.SemanticIDGenerator(
                 levels=2, codebook_size=16, max_len=20, embedding_dim=64, num_blocks=2,
-                num_heads=2, dropout=0.1, learning_rate=2e-3, epochs=max(epochs // 2, 1),
-                batch_size=32, beam_width=60, seed=seed)}
+                num_heads=2, dropout=0.1, learning_rate=3e-3, epochs=epochs,
+                batch_size=32, beam_width=20, seed=seed)}
 
 
 def random_ndcg(split, candidates, item_ids) -> float:
@@ -149,8 +149,9 @@ def run_miniclips(seeds, epochs: int, quick: bool) -> tuple[dict, dict]:
         generator.fit(session_split.train, vectors)
         for mode in ("next_item", "session"):
             with common.Stopwatch() as clock:
+                # The beam is cut to the candidates, so a beam of K already yields K clips.
                 result = sq.evaluate_session(generator, session_split, k=K, mode=mode,
-                                             candidates=released, beam_width=20)
+                                             candidates=released, beam_width=K)
             result["fit_seconds"] = clock.seconds
             sessions.setdefault(mode, []).append(result)
             print(f"{'generator, ' + mode:>22} seed {seed}: NDCG@10 {result[f'ndcg@{K}']:.4f} "
