@@ -97,7 +97,8 @@ def random_ndcg(split, candidates, item_ids) -> float:
     return float(np.mean([discounts[:min(K, n)].sum() / n for n in sizes if n > 0]))
 
 
-def run_miniclips(seeds, epochs: int, quick: bool) -> tuple[dict, dict]:
+def run_miniclips(seeds, epochs: int, quick: bool,
+                  parts: tuple = ("warm", "session", "cold")) -> tuple[dict, dict]:
     ds = miniclips.load_miniclips(size="tiny" if quick else "small", seed=0)
     events = ds.interactions[["user_id", "item_id", "timestamp"]]
     release = ds.items.set_index("item_id")["release_time"]
@@ -105,7 +106,7 @@ def run_miniclips(seeds, epochs: int, quick: bool) -> tuple[dict, dict]:
         vectors, modalities = miniclips_vectors(ds)
     print(f"MiniClips content vectors {vectors.shape} from {modalities} "
           f"({clock.seconds:.0f} s)", flush=True)
-    oracles = ds.oracle_leave_last_out(k=K)
+    oracles = ds.oracle_leave_last_out(k=K) if "warm" in parts else {}
 
     # Warm: every user's last view, among the clips released by then.
     split = sq.leave_one_out(events)
@@ -126,6 +127,17 @@ def run_miniclips(seeds, epochs: int, quick: bool) -> tuple[dict, dict]:
         print(f"{name:>22} seed {seed}: NDCG@10 {result[f'ndcg@{K}']:.4f} "
               f"HR@10 {result[f'hr@{K}']:.4f} ({clock.seconds:.0f} s)", flush=True)
 
+    summary: dict = {}
+    if "warm" in parts:
+        summary.update(run_warm(warm, evaluate, split, released, seeds, epochs, oracles))
+    if "session" in parts:
+        summary["session_generation"] = run_sessions(ds, vectors, released, seeds, epochs)
+    cold_summary = (run_cold(evaluate, events, release, vectors, seeds, epochs)
+                    if "cold" in parts else {})
+    return summary, cold_summary
+
+
+def run_warm(warm, evaluate, split, released, seeds, epochs, oracles) -> dict:
     for name, model in {"popularity": sq.SequentialPopularityModel(),
                         "markov": sq.MarkovModel(), "ease": sq.SequentialEASEModel(l2=50.0)
                         }.items():
@@ -140,8 +152,11 @@ def run_miniclips(seeds, epochs: int, quick: bool) -> tuple[dict, dict]:
     summary["sasrec_share_of_sequential_oracle"] = round(best / oracles["sequential"], 3)
     summary["generator_over_sasrec"] = round(
         summary["semantic_id_generator"][f"ndcg@{K}"] / best, 3)
+    return summary
 
-    # List-wise (session) vs next-item generation: one generator, each user's last session.
+
+def run_sessions(ds, vectors, released, seeds, epochs) -> dict:
+    """List-wise (session) vs next-item generation: one generator, each user's last session."""
     session_split = sq.last_session_split(ds.interactions)
     sessions: dict[str, list[dict]] = {}
     for seed in seeds:
@@ -156,14 +171,16 @@ def run_miniclips(seeds, epochs: int, quick: bool) -> tuple[dict, dict]:
             sessions.setdefault(mode, []).append(result)
             print(f"{'generator, ' + mode:>22} seed {seed}: NDCG@10 {result[f'ndcg@{K}']:.4f} "
                   f"recall@10 {result[f'recall@{K}']:.4f} ({clock.seconds:.0f} s)", flush=True)
-    summary["session_generation"] = {
+    return {
         mode: {f"ndcg@{K}": round(float(np.mean([r[f"ndcg@{K}"] for r in runs])), 4),
                f"recall@{K}": round(float(np.mean([r[f"recall@{K}"] for r in runs])), 4),
                f"ndcg@{K}_per_seed": [round(r[f"ndcg@{K}"], 4) for r in runs],
                "num_users": runs[0]["num_users"]}
         for mode, runs in sessions.items()}
 
-    # Cold: the latest 10% releases are new; no model saw a view of one.
+
+def run_cold(evaluate, events, release, vectors, seeds, epochs) -> dict:
+    """Cold: the latest 10% releases are new; no model saw a view of one."""
     new_items = release.sort_values(kind="stable").index[-max(1, len(release) // 10):]
     cold = sq.new_item_split(events, new_items)
     inner = sq.leave_one_out(cold.train)
@@ -188,14 +205,16 @@ def run_miniclips(seeds, epochs: int, quick: bool) -> tuple[dict, dict]:
     cold_summary["random"] = round(random_ndcg(cold, only_new, release.index), 4)
     cold_summary["n_new_items"] = len(new_items)
     cold_summary["n_targets"] = len(cold.test)
-    return summary, cold_summary
+    return cold_summary
 
 
 def main() -> None:
     parser = common.make_parser(__doc__, seeds=(0, 1, 2),
                                 quick="one seed, 5 epochs, MiniClips tiny (a smoke test)",
                                 epochs=(25, "maximum epochs of the neural models"))
-    parser.add_argument("--part", choices=("all", "movielens", "miniclips"), default="all")
+    parser.add_argument("--part", default="all",
+                        choices=("all", "movielens", "miniclips", "miniclips_warm",
+                                 "miniclips_session", "miniclips_cold"))
     args = parser.parse_args()
     seeds = args.seeds[:1] if args.quick else args.seeds
     epochs = 5 if args.quick else args.epochs
@@ -203,8 +222,11 @@ def main() -> None:
     output: dict = {}
     if args.part in ("all", "movielens"):
         output.update(run_movielens(seeds, epochs))
-    if args.part in ("all", "miniclips"):
-        output["miniclips"], output["miniclips_cold"] = run_miniclips(seeds, epochs, args.quick)
+    if args.part.startswith("miniclips") or args.part == "all":
+        parts = (("warm", "session", "cold") if args.part in ("all", "miniclips")
+                 else (args.part.split("_")[1],))
+        output["miniclips"], output["miniclips_cold"] = run_miniclips(seeds, epochs, args.quick,
+                                                                      parts)
     output.update({"seeds": seeds, "max_epochs": epochs, "seconds": round(total.elapsed(), 1),
                    "peak_rss_mb": round(common.peak_rss_mb(), 1)})
     common.emit(output)

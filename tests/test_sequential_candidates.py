@@ -89,3 +89,16 @@ def test_fuse_modalities_shapes_and_balance():
         sq.fuse_modalities({})
     with pytest.raises(ParameterError, match="dim_per_modality"):
         sq.fuse_modalities({"text": text}, dim_per_modality=0)
+
+
+def test_save_load_with_string_ids(tmp_path):
+    # MiniClips ids are strings (object arrays): saved without pickling, loaded identically.
+    frame = timed_events().assign(user_id=lambda d: "u" + d.user_id,
+                                  item_id=lambda d: "i" + d.item_id.astype(str))
+    model = sq.SASRecModel(max_len=4, embedding_dim=8, num_blocks=1, epochs=1, batch_size=4,
+                           patience=None, seed=0).fit(frame)
+    reloaded = sq.SASRecModel.load(model.save(tmp_path / "sasrec"))
+    assert reloaded.item_ids_.tolist() == model.item_ids_.tolist()
+    histories = [["i1", "i2"], ["i3"]]
+    np.testing.assert_array_equal(reloaded.score_histories(histories),
+                                  model.score_histories(histories))

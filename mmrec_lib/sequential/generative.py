@@ -24,7 +24,7 @@ from mmrec_lib._validation import check_int, check_number, check_seed
 from mmrec_lib.errors import DataError, ModelError, ParameterError
 from mmrec_lib.sequential.base import SequentialModel
 from mmrec_lib.sequential.data import encode_sequences, pad_sequences
-from mmrec_lib.sequential.neural import load_saved_state, training_pairs
+from mmrec_lib.sequential.neural import id_array, load_saved_state, training_pairs
 from mmrec_lib.sequential.semantic_ids import ResidualQuantizer
 from mmrec_lib.utils import check_is_fitted
 
@@ -209,8 +209,9 @@ class SemanticIDGenerator(SequentialModel):
             (folder / "config.json").write_text(json.dumps(config, indent=1))
             centroids = {f"centroids_{level}": center
                          for level, center in enumerate(self.quantizer_.centroids_)}
-            np.savez(folder / "arrays.npz", user_ids=self.user_ids_, item_ids=self.item_ids_,
-                     row_item_ids=self.row_item_ids_, codes=self.quantizer_.codes_,
+            np.savez(folder / "arrays.npz", user_ids=id_array(self.user_ids_),
+                     item_ids=id_array(self.item_ids_),
+                     row_item_ids=id_array(self.row_item_ids_), codes=self.quantizer_.codes_,
                      tokens=np.concatenate(self.train_sequences_),
                      lengths=np.array([len(s) for s in self.train_sequences_]), **centroids)
             self.network_.save_weights(str(folder / "network.weights.h5"))

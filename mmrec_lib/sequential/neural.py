@@ -22,6 +22,17 @@ from mmrec_lib.utils import check_is_fitted
 __all__ = ["KerasSequentialModel", "GRU4RecModel", "SASRecModel", "training_pairs", "load_saved_state"]
 
 
+def id_array(values) -> np.ndarray:
+    """Ids as an array ``np.savez`` stores without pickling (object arrays of strings -> str)."""
+    array = np.asarray(values)
+    if array.dtype == object:
+        if not all(isinstance(value, str) for value in array):
+            raise ModelError("only integer or string ids can be saved; found "
+                             f"{type(next(v for v in array if not isinstance(v, str))).__name__}")
+        array = array.astype(str)
+    return array
+
+
 def training_pairs(sequences: list[np.ndarray], max_len: int, *, all_windows: bool = False
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Inputs and next-item targets, both left-padded to ``max_len``.
@@ -164,7 +175,8 @@ class KerasSequentialModel(SequentialModel):
             config = {"class": type(self).__name__, "params": self.get_params(),
                       "history": self.history_, "best_epoch": self.best_epoch_}
             (folder / "config.json").write_text(json.dumps(config, indent=1))
-            np.savez(folder / "arrays.npz", user_ids=self.user_ids_, item_ids=self.item_ids_,
+            np.savez(folder / "arrays.npz", user_ids=id_array(self.user_ids_),
+                     item_ids=id_array(self.item_ids_),
                      tokens=np.concatenate(self.train_sequences_),
                      lengths=np.array([len(s) for s in self.train_sequences_]))
             self.network_.save_weights(str(folder / "network.weights.h5"))
