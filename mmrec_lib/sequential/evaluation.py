@@ -199,7 +199,8 @@ def evaluate_next_item(model, split: SequenceSplit, *,
     candidates : callable, optional
         ``(item_ids, targets) -> bool (n_targets, n_items)``: only True items are
         ranked (full protocol), e.g. :func:`released_candidates`. The model gets
-        the mask too (a generator then searches only among them).
+        the mask too, without the history (a generator then searches only among
+        the clips that can be shown).
     per_user : bool
         Arrays of shape (n_targets,) instead of means.
 
@@ -218,8 +219,6 @@ def evaluate_next_item(model, split: SequenceSplit, *,
         if allowed.shape != (len(targets), len(model.item_ids_)):
             raise ParameterError(f"candidates returned shape {allowed.shape}; expected "
                                  f"{(len(targets), len(model.item_ids_))}")
-    # Items of the history outside the catalogue cannot be fed to the model; dropped.
-    scores = model.score_histories(histories, unknown="drop", candidates=allowed)
     lookup = IdEncoder(unknown="ignore").fit(model.item_ids_)
     target_index = lookup.transform(targets[ITEM_COL])
     target_index = np.where(target_index >= 0, target_index, _MISSING_TARGET)
@@ -227,6 +226,14 @@ def evaluate_next_item(model, split: SequenceSplit, *,
     for history, target in zip(histories, target_index, strict=True):
         seen = lookup.transform(history) if len(history) else np.zeros(0, np.int64)
         exclude.append(np.unique(seen[(seen >= 0) & (seen != target)]))
+    offered = None
+    if allowed is not None:
+        # The model is told what can be shown (a generator then spends no beam on the rest).
+        offered = allowed.copy()
+        for row, items in enumerate(exclude):
+            offered[row, items] = False
+    # Items of the history outside the catalogue cannot be fed to the model; dropped.
+    scores = model.score_histories(histories, unknown="drop", candidates=offered)
     if protocol == "sampled":
         train_index = lookup.transform(split.train[ITEM_COL])
         counts = np.bincount(train_index[train_index >= 0],
