@@ -233,3 +233,65 @@ def test_same_seed_same_codes_and_scores(generator):
     twice = sq.SemanticIDGenerator(**again.get_params()).fit(cycle_interactions(), CATALOGUE)
     np.testing.assert_array_equal(twice.score_histories([[3, 4]]),
                                   again.score_histories([[3, 4]]))
+
+
+def test_beam_search_restricted_to_candidates(generator):
+    allowed = np.zeros((2, NUM_ITEMS), dtype=bool)
+    allowed[0, [3, 7, 20]] = True
+    allowed[1, 5] = True
+    scores = generator.score_histories([[1, 2], [4]], candidates=allowed)
+    assert np.array_equal(np.isfinite(scores), allowed)
+    # Renormalised over the allowed codes: a single candidate has log-probability 0.
+    assert scores[1, 5] == pytest.approx(0.0, abs=1e-6)
+    none = generator.score_histories([[1, 2]], candidates=np.zeros((1, NUM_ITEMS), bool))
+    assert np.isinf(none).all()
+
+
+def test_generate_session_writes_distinct_allowed_items(generator):
+    allowed = np.ones((2, NUM_ITEMS), dtype=bool)
+    allowed[1, :12] = False
+    lists = generator.generate_session([[1, 2], [4, 5, 6]], length=6, beam_width=5,
+                                       candidates=allowed)
+    assert [len(items) for items in lists] == [6, 6]
+    for row, (items, history) in enumerate(zip(lists, [[1, 2], [4, 5, 6]], strict=True)):
+        assert len(set(items.tolist())) == 6
+        assert allowed[row, items].all()
+        # The history is excluded (item ids here are index + 1).
+        assert not set((items + 1).tolist()) & set(history)
+    # The first item of a session is the best next item of one beam search.
+    first = generator.generate([np.array([1, 2])], beam_width=5)[0]
+    best_unseen = next(item for item, _ in first if item + 1 not in (1, 2))
+    assert lists[0][0] == best_unseen
+    # Fewer allowed items than the length: the list stops when they run out.
+    few = np.zeros((1, NUM_ITEMS), dtype=bool)
+    few[0, [7, 9]] = True
+    assert sorted(generator.generate_session([[1]], length=5, candidates=few)[0].tolist()) == [7, 9]
+    with pytest.raises(ParameterError, match="length"):
+        generator.generate_session([[1]], length=0)
+    with pytest.raises(DataError):
+        generator.generate_session([[]], length=2)
+    with pytest.raises(ParameterError, match="boolean"):
+        generator.generate_session([[1]], length=2, candidates=np.ones((1, 3), bool))
+
+
+def test_session_split_and_evaluation(generator):
+    rows = [("a", 1, 1, "s1"), ("a", 2, 2, "s1"), ("a", 3, 3, "s2"), ("a", 4, 4, "s2"),
+            ("b", 5, 1, "t1"), ("b", 6, 2, "t2"),
+            ("c", 7, 1, "u1"), ("c", 8, 2, "u1"), ("c", 9, 3, "u1")]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "session_id"])
+    split = sq.last_session_split(frame)
+    assert split.test.item_id.tolist() == [3, 4]          # b: session too short; c: no history
+    assert split.train.item_id.tolist() == [1, 2, 5, 6, 7, 8, 9]
+    with pytest.raises(DataError, match="session_id"):
+        sq.last_session_split(frame.drop(columns="session_id"))
+    with pytest.raises(DataError, match="no user"):
+        sq.last_session_split(frame, min_session=5)
+    walks = cycle_interactions().assign(session_id=lambda d: d.user_id.astype(str)
+                                        + (d.timestamp >= 4).astype(str))
+    walk_split = sq.last_session_split(walks)
+    for mode in ("next_item", "session"):
+        result = sq.evaluate_session(generator, walk_split, k=4, mode=mode, beam_width=6)
+        assert 0.0 <= result["ndcg@4"] <= 1.0 and result["num_users"] > 0
+    with pytest.raises(ParameterError, match="cannot generate"):
+        sq.evaluate_session(sq.SequentialPopularityModel().fit(walks), walk_split,
+                            mode="session")

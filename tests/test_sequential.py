@@ -282,10 +282,22 @@ def test_fit_bad_input(rule_split):
     ({"embedding_dim": 10, "num_heads": 3}, "divisible"),
     ({"patience": 0}, "patience"),
     ({"all_windows": 1}, "all_windows"),
+    ({"loss": "bpr"}, "loss"),
+    ({"loss": "sampled", "num_negatives": 0}, "num_negatives"),
 ])
 def test_sasrec_bad_params(rule_split, params, match):
     with pytest.raises(ParameterError, match=match):
         sq.SASRecModel(**params).fit(rule_split.train)
+
+
+def test_sasrec_sampled_softmax_with_log_q_learns_the_rule(rule_split):
+    # 4 negatives of 12 items: the sampled, log-q corrected loss still finds the rule.
+    model = sq.SASRecModel(max_len=8, embedding_dim=16, num_blocks=1, num_heads=2,
+                           dropout=0.1, learning_rate=1e-2, epochs=12, batch_size=16,
+                           patience=None, loss="sampled", num_negatives=4, seed=0)
+    model.fit(rule_split.train)
+    assert sq.evaluate_next_item(model, rule_split, k=1)["hr@1"] > 0.8
+    assert model.history_["loss"][-1] < model.history_["loss"][0]
 
 
 def test_sasrec_needs_a_next_item():

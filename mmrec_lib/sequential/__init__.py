@@ -1,4 +1,4 @@
-"""Sequential and generative (GPT-style) next-item recommendation (chapter 09, coming).
+"""Sequential and generative (GPT-style) next-item recommendation (chapter 09).
 
 - :mod:`~mmrec_lib.sequential.data`: time-ordered sequences, tokens, padding, leave-one-out.
 - :mod:`~mmrec_lib.sequential.evaluation`: full-ranking and sampled HR@k / NDCG@k.
@@ -24,15 +24,19 @@ from mmrec_lib.sequential.data import (
     PADDING_TOKEN,
     SequenceSplit,
     encode_sequences,
+    last_session_split,
     leave_one_out,
+    new_item_split,
     pad_sequences,
     sort_interactions,
     user_sequences,
 )
 from mmrec_lib.sequential.evaluation import (
     evaluate_next_item,
+    evaluate_session,
     evaluation_histories,
     next_item_metrics,
+    released_candidates,
     sample_candidates,
 )
 from mmrec_lib.sequential.generative import SemanticIDGenerator
@@ -42,7 +46,7 @@ from mmrec_lib.sequential.neural import (
     SASRecModel,
     training_pairs,
 )
-from mmrec_lib.sequential.semantic_ids import ResidualQuantizer
+from mmrec_lib.sequential.semantic_ids import ResidualQuantizer, fuse_modalities
 
 __all__ = [
     "PADDING_TOKEN",
@@ -52,10 +56,14 @@ __all__ = [
     "encode_sequences",
     "pad_sequences",
     "leave_one_out",
+    "new_item_split",
+    "last_session_split",
     "next_item_metrics",
     "sample_candidates",
+    "released_candidates",
     "evaluation_histories",
     "evaluate_next_item",
+    "evaluate_session",
     "SequentialModel",
     "SequentialPopularityModel",
     "SequentialEASEModel",
@@ -66,5 +74,6 @@ __all__ = [
     "ContentSASRecModel",
     "training_pairs",
     "ResidualQuantizer",
+    "fuse_modalities",
     "SemanticIDGenerator",
 ]

@@ -76,6 +76,26 @@ class NextItemNetwork(keras.Model):
     def metrics(self):
         return [self.loss_tracker]
 
+    def use_sampled_softmax(self, log_q: np.ndarray, num_negatives: int, seed: int) -> None:
+        """Train with a sampled softmax: negatives drawn by ``q``, logits corrected by ``-log q``."""
+        self.log_q = tf.constant(log_q, tf.float32)
+        self.num_negatives = int(num_negatives)
+        self.sample_seed = int(seed)
+
+    def _sampled_loss(self, hidden, labels):
+        negatives = tf.random.categorical(self.log_q[None], self.num_negatives,
+                                          dtype=tf.int32, seed=self.sample_seed)[0]
+        table = self.item_embedding.embeddings[1:]
+        bias = self.item_bias[1:]
+        positive = (tf.reduce_sum(hidden * tf.gather(table, labels), axis=-1)
+                    + tf.gather(bias, labels) - tf.gather(self.log_q, labels))
+        negative = (tf.matmul(hidden, tf.gather(table, negatives), transpose_b=True)
+                    + tf.gather(bias, negatives) - tf.gather(self.log_q, negatives))
+        # A drawn negative that is the target itself is not a negative.
+        negative = tf.where(negatives[None, :] == labels[:, None], -1e9, negative)
+        logits = tf.concat([positive[:, None], negative], axis=1)
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(tf.zeros_like(labels), logits)
+
     def train_step(self, data):
         tokens, targets = data
         with tf.GradientTape() as tape:
@@ -83,9 +103,13 @@ class NextItemNetwork(keras.Model):
             # Only positions with a next item are trained; gathering them first
             # also skips the logits of the padding.
             keep = targets > 0
-            logits = self.item_logits(tf.boolean_mask(hidden, keep))
+            kept = tf.boolean_mask(hidden, keep)
             labels = tf.boolean_mask(targets, keep) - 1
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+            if getattr(self, "log_q", None) is not None:
+                loss = tf.reduce_mean(self._sampled_loss(kept, labels))
+            else:
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels, self.item_logits(kept)))
         gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         self.loss_tracker.update_state(loss)

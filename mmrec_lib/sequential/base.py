@@ -103,7 +103,7 @@ class SequentialModel(InterestModel):
         return self._score_tokens([self.train_sequences_[u] for u in user_index])
 
     def score_histories(self, histories: Sequence[Sequence], *,
-                        unknown: str = "error") -> np.ndarray:
+                        unknown: str = "error", candidates=None) -> np.ndarray:
         """Next-item scores after each history (a sequence of item ids, oldest first).
 
         Introduced in chapter 09. Items seen in a history are not removed here.
@@ -115,6 +115,9 @@ class SequentialModel(InterestModel):
             An item outside the catalogue raises :class:`~mmrec_lib.errors.DataError`
             or is left out of its history. A history that is (or becomes) empty
             raises :class:`~mmrec_lib.errors.DataError`.
+        candidates : bool ndarray of shape (n, n_items), optional
+            Only True items may be recommended; the others score ``-inf``
+            (a generative model searches only among the candidates).
 
         Returns
         -------
@@ -132,7 +135,18 @@ class SequentialModel(InterestModel):
             if len(history) == 0:
                 raise DataError(f"history {row} is empty (or has no item of the catalogue); "
                                 "a next-item model needs at least one known item")
-        return np.asarray(self._score_tokens(tokens), dtype=np.float32)
+        if candidates is None:
+            return np.asarray(self._score_tokens(tokens), dtype=np.float32)
+        candidates = np.asarray(candidates)
+        if candidates.dtype != bool or candidates.shape != (len(tokens), len(self.item_ids_)):
+            raise ParameterError(f"candidates must be a boolean array of shape "
+                                 f"{(len(tokens), len(self.item_ids_))}; got "
+                                 f"{candidates.dtype} {candidates.shape}")
+        return np.asarray(self._score_candidates(tokens, candidates), dtype=np.float32)
+
+    def _score_candidates(self, tokens: list[np.ndarray], candidates: np.ndarray) -> np.ndarray:
+        scores = np.asarray(self._score_tokens(tokens), dtype=np.float32)
+        return np.where(candidates, scores, -np.inf)
 
     # ------------------------------------------------------------------ new items
 

@@ -38,6 +38,8 @@ __all__ = [
     "encode_sequences",
     "pad_sequences",
     "leave_one_out",
+    "new_item_split",
+    "last_session_split",
 ]
 
 #: The token that fills the left of short sequences; item tokens start at 1.
@@ -224,4 +226,79 @@ def leave_one_out(interactions: pd.DataFrame, *, min_interactions: int = 3) -> S
     train = ~(test | validation)
     return SequenceSplit(ordered[train].reset_index(drop=True),
                          ordered[validation].reset_index(drop=True),
+                         ordered[test].reset_index(drop=True))
+
+
+def new_item_split(interactions: pd.DataFrame, new_items, *, min_history: int = 2
+                   ) -> SequenceSplit:
+    """Cold-start split: each user's first view of a new item is the test target.
+
+    Introduced in chapter 09 (new releases). For every user whose first event
+    on one of ``new_items`` comes after at least ``min_history`` other events,
+    that event is the test row and only the events before it are kept; the
+    other users keep all their events. No event on a new item is left in
+    ``train`` (so no model has seen one), and ``validation`` is empty: the test
+    history is the user's whole ``train`` sequence. For early stopping, fit on
+    ``leave_one_out(split.train)``.
+
+    Parameters
+    ----------
+    interactions : DataFrame with user_id, item_id (and timestamp)
+    new_items : collection of item ids
+    min_history : int >= 1
+
+    Returns
+    -------
+    SequenceSplit
+    """
+    min_history = check_int("min_history", min_history)
+    ordered = sort_interactions(interactions)
+    if ordered.empty:
+        raise DataError("interactions has no rows")
+    new_items = np.asarray(list(new_items))
+    if len(new_items) == 0:
+        raise ParameterError("new_items is empty")
+    is_new = ordered[ITEM_COL].isin(new_items).to_numpy()
+    users = ordered[USER_COL]
+    position = users.groupby(users, sort=False).cumcount().to_numpy()
+    # Position of each user's first new-item event (a large number if none).
+    first_new = pd.Series(np.where(is_new, position, np.iinfo(np.int64).max)) \
+        .groupby(users.to_numpy()).transform("min").to_numpy()
+    test = is_new & (position == first_new) & (position >= min_history)
+    keep = position < first_new
+    train = keep & ~is_new
+    if not test.any():
+        raise DataError(f"no user views a new item after {min_history} other events")
+    empty = ordered.iloc[:0]
+    return SequenceSplit(ordered[train].reset_index(drop=True), empty.reset_index(drop=True),
+                         ordered[test].reset_index(drop=True))
+
+
+def last_session_split(interactions: pd.DataFrame, *, session_col: str = "session_id",
+                       min_history: int = 2, min_session: int = 2) -> SequenceSplit:
+    """Session split: each user's last session is the test (a set of targets), the rest train.
+
+    Introduced in chapter 09 to compare next-item and list-wise (session)
+    generation on one protocol. Users whose last session has at least
+    ``min_session`` events and comes after at least ``min_history`` events give
+    all the rows of that session to ``test``; every other row is ``train``.
+    ``validation`` is empty.
+    """
+    min_history = check_int("min_history", min_history)
+    min_session = check_int("min_session", min_session)
+    if session_col not in interactions.columns:
+        raise DataError(f"interactions has no {session_col!r} column")
+    ordered = sort_interactions(interactions)
+    if ordered.empty:
+        raise DataError("interactions has no rows")
+    users = ordered[USER_COL].to_numpy()
+    last_session = ordered.groupby(USER_COL, sort=False)[session_col].transform("last")
+    in_last = (ordered[session_col] == last_session).to_numpy()
+    session_size = pd.Series(in_last).groupby(users).transform("sum").to_numpy()
+    before = pd.Series(~in_last).groupby(users).transform("sum").to_numpy()
+    test = in_last & (session_size >= min_session) & (before >= min_history)
+    if not test.any():
+        raise DataError(f"no user has a last session of {min_session}+ events after "
+                        f"{min_history}+ others")
+    return SequenceSplit(ordered[~test].reset_index(drop=True), ordered.iloc[:0].reset_index(drop=True),
                          ordered[test].reset_index(drop=True))

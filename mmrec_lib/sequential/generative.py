@@ -23,8 +23,8 @@ import pandas as pd
 from mmrec_lib._validation import check_int, check_number, check_seed
 from mmrec_lib.errors import DataError, ModelError, ParameterError
 from mmrec_lib.sequential.base import SequentialModel
-from mmrec_lib.sequential.data import pad_sequences
-from mmrec_lib.sequential.neural import load_saved_state, training_pairs
+from mmrec_lib.sequential.data import encode_sequences, pad_sequences
+from mmrec_lib.sequential.neural import id_array, load_saved_state, training_pairs
 from mmrec_lib.sequential.semantic_ids import ResidualQuantizer
 from mmrec_lib.utils import check_is_fitted
 
@@ -209,8 +209,9 @@ class SemanticIDGenerator(SequentialModel):
             (folder / "config.json").write_text(json.dumps(config, indent=1))
             centroids = {f"centroids_{level}": center
                          for level, center in enumerate(self.quantizer_.centroids_)}
-            np.savez(folder / "arrays.npz", user_ids=self.user_ids_, item_ids=self.item_ids_,
-                     row_item_ids=self.row_item_ids_, codes=self.quantizer_.codes_,
+            np.savez(folder / "arrays.npz", user_ids=id_array(self.user_ids_),
+                     item_ids=id_array(self.item_ids_),
+                     row_item_ids=id_array(self.row_item_ids_), codes=self.quantizer_.codes_,
                      tokens=np.concatenate(self.train_sequences_),
                      lengths=np.array([len(s) for s in self.train_sequences_]), **centroids)
             self.network_.save_weights(str(folder / "network.weights.h5"))
@@ -250,7 +251,7 @@ class SemanticIDGenerator(SequentialModel):
         logits -= logits.max(axis=1, keepdims=True)
         return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
 
-    def generate(self, histories: list[np.ndarray], *, beam_width: int
+    def generate(self, histories: list[np.ndarray], *, beam_width: int, candidates=None
                  ) -> list[list[tuple[int, float]]]:
         """Constrained beam search after each token history.
 
@@ -258,6 +259,9 @@ class SemanticIDGenerator(SequentialModel):
         ----------
         histories : list of n int arrays of item tokens (item index + 1)
         beam_width : int >= 1
+        candidates : bool ndarray (n, n_items), optional
+            Per history, the items the search may reach (the prefix tree is cut
+            to their codes), e.g. only the clips released by then.
 
         Returns
         -------
@@ -267,27 +271,119 @@ class SemanticIDGenerator(SequentialModel):
         check_is_fitted(self)
         beam_width = check_int("beam_width", beam_width)
         streams = self._streams(histories)
+        trees = [self._tree] * len(histories)
+        if candidates is not None:
+            trees = [self._candidate_tree(row) for row in np.asarray(candidates, dtype=bool)]
         beams: list[list[tuple[tuple, float]]] = [[((), 0.0)] for _ in histories]
         for level in range(self.levels + 1):
             rows = [(h, prefix, score) for h, beam in enumerate(beams) for prefix, score in beam]
+            if not rows:
+                break
             log_probabilities = self._next_log_probabilities([
                 np.concatenate([streams[h], np.asarray(prefix, np.int64)
                                 + self._offsets[:level]]) for h, prefix, _ in rows])
-            candidates: list[list[tuple[tuple, float]]] = [[] for _ in histories]
+            found: list[list[tuple[tuple, float]]] = [[] for _ in histories]
             for row, (h, prefix, score) in enumerate(rows):
-                children = self._tree[prefix]
+                children = trees[h].get(prefix)
+                if children is None:  # no candidate at all for this history
+                    continue
                 values = log_probabilities[row, children + self._offsets[level]]
                 if level == self.levels:
                     values = self._suffix_values(prefix, children, values)
                 # Renormalised over the codes that exist after this prefix.
                 values = values - np.logaddexp.reduce(values)
-                candidates[h].extend(((*prefix, int(c)), score + float(v))
-                                     for c, v in zip(children, values, strict=True))
+                found[h].extend(((*prefix, int(c)), score + float(v))
+                                for c, v in zip(children, values, strict=True))
             # Stable sort: equal scores keep code order, so the search is deterministic.
-            beams = [sorted(found, key=lambda pair: -pair[1])[:beam_width]
-                     for found in candidates]
+            beams = [sorted(pairs, key=lambda pair: -pair[1])[:beam_width] for pairs in found]
         return [[(int(self._item_of_row[self.quantizer_.item_of_code_[code]]), score)
                  for code, score in beam] for beam in beams]
+
+    def generate_session(self, histories: Sequence[Sequence], *, length: int = 10,
+                         beam_width: int | None = None, candidates=None,
+                         exclude_history: bool = True) -> list[np.ndarray]:
+        """List-wise (session) generation: write ``length`` items one after another.
+
+        Introduced in chapter 09, OneRec's session mode in miniature. Next-item
+        generation ranks ``length`` items that all continue the same history;
+        here item ``n`` continues the history *plus* the items ``1 .. n-1`` the
+        model has already written, so the list can move on (the next episode
+        after the one just proposed, a creator's next clip) instead of being ten
+        alternatives for one slot. Each step is a constrained beam search whose
+        best item not yet in the list (nor, with ``exclude_history``, in the
+        history) is appended.
+
+        Parameters
+        ----------
+        histories : sequence of n non-empty sequences of item ids, oldest first
+        length : int >= 1
+            Items per generated list (at most the number of allowed items).
+        beam_width : int, optional
+            Beam of each step; default ``beam_width``.
+        candidates : bool ndarray (n, n_items), optional
+            Items each list may contain.
+        exclude_history : bool
+
+        Returns
+        -------
+        list of n int arrays of catalogue indices (columns of ``item_ids_``), in order
+        """
+        check_is_fitted(self)
+        length = check_int("length", length)
+        beam_width = check_int("beam_width", self.beam_width if beam_width is None
+                               else beam_width)
+        tokens = encode_sequences(list(histories), self.item_encoder_)
+        if not tokens:
+            raise ParameterError("histories is empty: there is no history to continue")
+        for row, history in enumerate(tokens):
+            if len(history) == 0:
+                raise DataError(f"history {row} is empty; a session needs at least one item")
+        allowed = np.ones((len(tokens), len(self.item_ids_)), dtype=bool)
+        if candidates is not None:
+            candidates = np.asarray(candidates)
+            if candidates.dtype != bool or candidates.shape != allowed.shape:
+                raise ParameterError(f"candidates must be a boolean array of shape "
+                                     f"{allowed.shape}; got {candidates.dtype} "
+                                     f"{candidates.shape}")
+            allowed &= candidates
+        if exclude_history:
+            for row, history in enumerate(tokens):
+                allowed[row, history - 1] = False
+        written: list[list[int]] = [[] for _ in tokens]
+        streams = [np.asarray(h, dtype=np.int64) for h in tokens]
+        for _ in range(length):
+            active = [row for row in range(len(tokens)) if allowed[row].any()]
+            if not active:
+                break
+            beams = self.generate([streams[row] for row in active], beam_width=beam_width,
+                                  candidates=allowed[active])
+            for row, beam in zip(active, beams, strict=True):
+                if not beam:
+                    continue
+                item = beam[0][0]
+                written[row].append(item)
+                allowed[row, item] = False
+                streams[row] = np.append(streams[row], item + 1)
+        return [np.asarray(items, dtype=np.int64) for items in written]
+
+    def _candidate_tree(self, allowed: np.ndarray) -> dict[tuple, np.ndarray]:
+        """The prefix tree of the allowed items' codes only."""
+        rows = np.flatnonzero(np.isin(self._item_of_row, np.flatnonzero(allowed)))
+        children: dict[tuple, set] = {}
+        for row in self.quantizer_.codes_[rows]:
+            code = tuple(int(c) for c in row)
+            for length in range(self.levels + 1):
+                children.setdefault(code[:length], set()).add(code[length])
+        return {prefix: np.array(sorted(values), dtype=np.int64)
+                for prefix, values in children.items()}
+
+    def _score_candidates(self, tokens, candidates):
+        scores = np.full(candidates.shape, -np.inf, dtype=np.float32)
+        generated = self.generate(tokens, beam_width=self._beam(), candidates=candidates)
+        for row, items in enumerate(generated):
+            for item, score in items:
+                scores[row, item] = score
+        return scores
 
     def _suffix_values(self, prefix: tuple, children: np.ndarray, values: np.ndarray
                        ) -> np.ndarray:

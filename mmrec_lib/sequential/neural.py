@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from mmrec_lib._validation import check_int, check_number, check_seed
+from mmrec_lib._validation import check_choice, check_int, check_number, check_seed
 from mmrec_lib.errors import DataError, ModelError, ParameterError
 from mmrec_lib.interactions import IdEncoder
 from mmrec_lib.sequential.base import SequentialModel
@@ -20,6 +20,17 @@ from mmrec_lib.sequential.data import pad_sequences
 from mmrec_lib.utils import check_is_fitted
 
 __all__ = ["KerasSequentialModel", "GRU4RecModel", "SASRecModel", "training_pairs", "load_saved_state"]
+
+
+def id_array(values) -> np.ndarray:
+    """Ids as an array ``np.savez`` stores without pickling (object arrays of strings -> str)."""
+    array = np.asarray(values)
+    if array.dtype == object:
+        if not all(isinstance(value, str) for value in array):
+            raise ModelError("only integer or string ids can be saved; found "
+                             f"{type(next(v for v in array if not isinstance(v, str))).__name__}")
+        array = array.astype(str)
+    return array
 
 
 def training_pairs(sequences: list[np.ndarray], max_len: int, *, all_windows: bool = False
@@ -85,6 +96,8 @@ class KerasSequentialModel(SequentialModel):
         check_seed(self.seed)
         if not isinstance(self.all_windows, bool):
             raise ParameterError(f"all_windows={self.all_windows!r} must be True or False")
+        check_choice("loss", getattr(self, "loss", "full"), ("full", "sampled"))
+        check_int("num_negatives", getattr(self, "num_negatives", 1))
 
     def _network(self, num_items: int):
         raise NotImplementedError
@@ -104,6 +117,11 @@ class KerasSequentialModel(SequentialModel):
             raise DataError("no training sequence has two items: there is no next item to learn")
         tf.keras.utils.set_random_seed(self.seed)
         self.network_ = self._build_network(len(self.item_ids_))
+        if getattr(self, "loss", "full") == "sampled":
+            counts = np.bincount(np.concatenate(sequences) - 1,
+                                 minlength=len(self.item_ids_)).astype(np.float64) + 1.0
+            self.network_.use_sampled_softmax(np.log(counts / counts.sum()),
+                                              self.num_negatives, self.seed)
         self.network_.compile(optimizer=tf.keras.optimizers.Adam(self.learning_rate))
         dataset = (tf.data.Dataset.from_tensor_slices((inputs, targets))
                    .shuffle(len(inputs), seed=self.seed, reshuffle_each_iteration=True)
@@ -157,7 +175,8 @@ class KerasSequentialModel(SequentialModel):
             config = {"class": type(self).__name__, "params": self.get_params(),
                       "history": self.history_, "best_epoch": self.best_epoch_}
             (folder / "config.json").write_text(json.dumps(config, indent=1))
-            np.savez(folder / "arrays.npz", user_ids=self.user_ids_, item_ids=self.item_ids_,
+            np.savez(folder / "arrays.npz", user_ids=id_array(self.user_ids_),
+                     item_ids=id_array(self.item_ids_),
                      tokens=np.concatenate(self.train_sequences_),
                      lengths=np.array([len(s) for s in self.train_sequences_]))
             self.network_.save_weights(str(folder / "network.weights.h5"))
@@ -235,12 +254,22 @@ class SASRecModel(KerasSequentialModel):
         for the same attention cost.
     seed : int
         Seeds weights, dropout and shuffling: same seed, same scores (on CPU).
+    loss : {"full", "sampled"}
+        ``"full"``: softmax cross-entropy over the whole catalogue. ``"sampled"``:
+        softmax over the target and ``num_negatives`` items drawn (per batch) in
+        proportion to their training frequency ``q``, every logit corrected by
+        ``- log q`` (the log-q correction of Yi et al., 2019, which makes the
+        sampled softmax an unbiased stand-in for the full one); accidental hits
+        are masked. For catalogues too large for the full softmax.
+    num_negatives : int >= 1
+        Negatives per batch of the sampled loss.
     """
 
     def __init__(self, *, max_len: int = 50, embedding_dim: int = 64, num_blocks: int = 2,
                  num_heads: int = 1, dropout: float = 0.2, learning_rate: float = 1e-3,
                  epochs: int = 50, batch_size: int = 128, patience: int | None = 5,
-                 all_windows: bool = True, seed: int = 0):
+                 all_windows: bool = True, seed: int = 0, loss: str = "full",
+                 num_negatives: int = 256):
         self.max_len = max_len
         self.embedding_dim = embedding_dim
         self.num_blocks = num_blocks
@@ -252,6 +281,8 @@ class SASRecModel(KerasSequentialModel):
         self.patience = patience
         self.all_windows = all_windows
         self.seed = seed
+        self.loss = loss
+        self.num_negatives = num_negatives
 
     def _check_params(self):
         self._check_common()
