@@ -120,8 +120,10 @@ def cache_key(dataset, modality: str, kind: str, settings: Mapping, *,
     """The hash naming one cache entry: data set, items, settings, code version and weights.
 
     Introduced in chapter 02. Any change of the data set's name, of the item
-    ids (and their order), of a setting, of :data:`CACHE_VERSION` or of the
-    encoder's :func:`weights_fingerprint` gives another key.
+    ids (and their order), of a setting, of :data:`CACHE_VERSION`, of the
+    encoder's :func:`weights_fingerprint` or of the data set's
+    ``generator_version`` (MiniClips: a new generator may render other media
+    under the same folder name) gives another key.
 
     Returns
     -------
@@ -134,6 +136,9 @@ def cache_key(dataset, modality: str, kind: str, settings: Mapping, *,
     payload = {"version": CACHE_VERSION, "modality": modality, "kind": kind,
                "dataset": dataset_key(dataset), "settings": dict(settings), "weights": weights,
                "items": None if item_ids is None else [str(i) for i in item_ids]}
+    version = getattr(dataset, "generator_version", None)
+    if version is not None:  # only then, so the keys of other data sets stay as they were
+        payload["generator_version"] = version
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

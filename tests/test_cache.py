@@ -112,6 +112,17 @@ def test_cache_key_changes_with_the_dataset():
     assert _key() != _key(dataset=_dataset(Path("/c/miniclips/tiny-seed1")))
 
 
+def test_cache_key_changes_with_the_generator_version():
+    """A rebuilt MiniClips under the same folder name must not read the old build's features."""
+    old = SimpleNamespace(root=Path("/c/miniclips/tiny-seed0"), generator_version=4)
+    new = SimpleNamespace(root=Path("/c/miniclips/tiny-seed0"), generator_version=5)
+    assert _key(dataset=old) != _key(dataset=new)
+    assert _key(dataset=old) == _key(dataset=SimpleNamespace(**vars(old)))
+    # Data sets without a generator keep the key they always had.
+    assert _key() == _key(dataset=SimpleNamespace(root=Path("/c/miniclips/tiny-seed0"),
+                                                  generator_version=None))
+
+
 def test_cache_key_changes_with_the_code_version(monkeypatch):
     before = _key()
     monkeypatch.setattr(cache, "CACHE_VERSION", cache.CACHE_VERSION + 1)

@@ -40,6 +40,9 @@ class MiniClips:
         Hidden attributes; never use them as model inputs, only to explain and to score.
     size, seed : str, int
         How the set was generated.
+    generator_version : int
+        The generator that built it (part of every feature cache key, so features
+        of an older build are never read for a newer one).
     """
 
     def __init__(self, root: str | os.PathLike) -> None:
@@ -52,6 +55,7 @@ class MiniClips:
         self.root = root
         self.size: str = meta["size"]
         self.seed: int = meta["seed"]
+        self.generator_version: int | None = meta.get("generator_version")
         # Text columns keep "" for empty (series_id too); episode is a nullable Int64.
         self.items = pd.read_csv(root / "items.csv", keep_default_na=False,
                                  dtype={"tags": str, "description_en": str, "series_id": str,
