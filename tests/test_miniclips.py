@@ -300,7 +300,7 @@ def test_oracle_scores_shape_and_formula(miniclips_tiny):
                 + 2.0 * truth.user_timbre_weight[u] * truth.timbre[i]
                 + 1.0 * truth.appeal[i])
     if truth.has_speech[i]:
-        expected += 1.5 * truth.user_format_affinity[u, truth.format[i]]
+        expected += 5.0 * truth.user_format_affinity[u, truth.format[i]]
     np.testing.assert_allclose(scores[1, 2], expected)
     # The terms add up to the whole score; one group of terms is a partial ceiling.
     parts = [miniclips_tiny.oracle_scores(users, items, terms=[term])

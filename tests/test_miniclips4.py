@@ -156,7 +156,7 @@ def test_oracle_speech_term(miniclips_tiny):
     truth = ds.truth
     assert (speech[:, ~truth.has_speech] == 0).all()
     k = int(np.nonzero(truth.has_speech)[0][0])
-    np.testing.assert_allclose(speech[:, k], 1.5 * truth.user_format_affinity[:, truth.format[k]])
+    np.testing.assert_allclose(speech[:, k], 5.0 * truth.user_format_affinity[:, truth.format[k]])
 
 
 # --- sessions and the sequential oracle ---------------------------------------------------------
