@@ -57,10 +57,7 @@ def test_served_musicnn_equals_the_keras_rebuild_on_miniclips(served, miniclips_
     from mmrec_lib import audio
 
     keras = audio.MusicnnEncoder()
-    paths = [miniclips_tiny.root / "media" / f"{item}.wav"
-             for item in list(miniclips_tiny.items["item_id"])[:6]]
-    paths = [p for p in paths if p.is_file()] or sorted(miniclips_tiny.root.rglob("*.wav"))[:6]
-    assert paths, "MiniClips tiny has no audio"
+    paths = [miniclips_tiny.clip_path(item) for item in list(miniclips_tiny.items["item_id"])[:6]]
     waveforms = [audio.load_audio(p, sr=SR) for p in paths]
     expected_emb, expected_probs = keras.embed_many(waveforms, sr=SR)
     emb, probs = served.embed_many(waveforms, sr=SR)
@@ -121,3 +118,23 @@ def test_loading_the_served_musicnn_does_not_import_tensorflow(model_dir):
             ".shape == (200,)\n"
             "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+@pytest.mark.slow
+def test_the_service_encoder_on_onnx_equals_the_keras_one(miniclips_tiny, model_dir):
+    from mmrec_lib.serving._encode import ClipEncoder
+
+    path = miniclips_tiny.clip_path(miniclips_tiny.items["item_id"].iloc[0])
+    vectors = {}
+    for runtime in ("keras", "onnx"):
+        encoder = ClipEncoder(modalities=("text", "audio"), runtime=runtime).fit(miniclips_tiny)
+        vectors[runtime], _ = encoder.encode(path, title="A cat plays the piano")
+    np.testing.assert_allclose(vectors["onnx"]["audio"], vectors["keras"]["audio"], atol=1e-4)
+    np.testing.assert_allclose(vectors["onnx"]["text"], vectors["keras"]["text"], atol=1e-5)
+
+
+def test_the_service_encoder_refuses_an_unknown_runtime():
+    from mmrec_lib.serving._encode import ClipEncoder
+
+    with pytest.raises(ParameterError, match="runtime"):
+        ClipEncoder(runtime="tflite")
