@@ -90,9 +90,10 @@ def miniclips_models(seed: int, epochs: int) -> dict:
               "batch_size": 32, "seed": seed}
     return {"sasrec": sq.SASRecModel(**shared),
             "content_sasrec": sq.ContentSASRecModel(**shared),
-            # Its validation ranks released clips only, so it keeps improving for longer.
+            # Its validation ranks released clips only, so it keeps improving for longer;
+            # dropout 0.3 (validation NDCG@10 0.214 vs 0.209 at 0.2, seed 0).
             "side_sasrec": sq.SideSASRecModel(**{**shared, "epochs": max(epochs, 40),
-                                                 "patience": 8}),
+                                                 "patience": 8, "dropout": 0.3}),
             "semantic_id_generator": sq.SemanticIDGenerator(
                 levels=2, codebook_size=16, max_len=20, embedding_dim=64, num_blocks=2,
                 num_heads=2, dropout=0.1, learning_rate=3e-3, epochs=epochs,
