@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import _common as common  # noqa: I001  (first: Keras 2 before TensorFlow)
 import numpy as np
+import pandas as pd
 
 from mmrec_lib import sequential as sq
 from mmrec_lib.datasets import load_movielens_100k, miniclips
@@ -118,7 +119,7 @@ def run_miniclips(seeds, epochs: int, quick: bool,
         vectors, modalities = miniclips_vectors(ds)
     print(f"MiniClips content vectors {vectors.shape} from {modalities} "
           f"({clock.seconds:.0f} s)", flush=True)
-    oracles = ds.oracle_leave_last_out(k=K) if "warm" in parts else {}
+    oracles = ({**ds.oracle_leave_last_out(k=K), "dataset": ds} if "warm" in parts else {})
 
     # Warm: every user's last view, among the clips released by then.
     split = sq.leave_one_out(events)
@@ -154,6 +155,78 @@ def run_miniclips(seeds, epochs: int, quick: bool,
     return summary, cold_summary
 
 
+def oracle_decomposition(ds, split) -> dict:
+    """NDCG@10 of the sequential oracle with only some of its terms, and of EASE plus them.
+
+    Shows which part of the oracle's lead is learnable: "observable" terms (creator of
+    the last view in the same session, next episodes of watched series) versus the hidden
+    session focus, on top of the true preference or of EASE's estimate of it (EASE scores
+    standardised over the candidates; its scale is the best of a few on the test targets,
+    so those figures are optimistic ceilings, not models).
+    """
+    from mmrec_lib.datasets.miniclips import _sessions as sessions
+
+    items = ds.items
+    position = {item: k for k, item in enumerate(items["item_id"])}
+    creator = pd.factorize(items["creator_id"])[0]
+    episode = items["episode"].fillna(0).astype(int).to_numpy()
+    rows = {(s, e): k for k, (s, e) in enumerate(zip(items["series_id"], episode, strict=True))
+            if s}
+    following = np.array([rows.get((s, e + 1), -1) if s else -1
+                          for s, e in zip(items["series_id"], episode, strict=True)])
+    focus = dict(zip(ds.truth.session_ids, ds.truth.session_focus, strict=True))
+    release = items["release_time"].to_numpy()
+    preference = ds.oracle_scores(ds.users["user_id"], items["item_id"])
+    user_row = {user: k for k, user in enumerate(ds.users["user_id"])}
+    ease = sq.SequentialEASEModel(l2=50.0).fit(
+        split.train, pd.DataFrame({"x": 0.0}, index=items["item_id"]))
+    histories, targets = sq.evaluation_histories(split, "test")
+    ease_scores = ease.score_histories(histories, unknown="drop")[
+        :, ease.item_encoder_.transform(items["item_id"])]
+    cases = []
+    for row, (user, views) in enumerate(ds.interactions.groupby("user_id", sort=True)):
+        if user != targets["user_id"].iloc[row]:
+            raise RuntimeError("the leave-one-out targets are not each user's last view")
+        history, last = views.iloc[:-1], views.iloc[-1]
+        watched = np.array([position[i] for i in history["item_id"]])
+        seen = np.zeros(len(items), dtype=bool)
+        seen[watched] = True
+        available = (release <= last["timestamp"].to_datetime64()) & ~seen
+        followed = np.zeros(len(items), dtype=bool)
+        nxt = following[watched]
+        followed[nxt[nxt >= 0]] = True
+        same = history["session_id"].iloc[-1] == last["session_id"]
+        terms = {"focus": sessions.W_SESSION_FOCUS * (ds.truth.category
+                                                      == focus[last["session_id"]]),
+                 "creator": sessions.W_SAME_CREATOR * (creator == creator[watched[-1]]) * same,
+                 "episode": sessions.W_NEXT_EPISODE * (followed & ~seen)}
+        e = ease_scores[row]
+        e = (e - e[available].mean()) / (e[available].std() + 1e-9)
+        cases.append((available, position[last["item_id"]], preference[user_row[user]], e,
+                      terms))
+
+    def ndcg(score_of) -> float:
+        gains = []
+        for available, target, *rest in cases:
+            scores = np.where(available, score_of(*rest), -np.inf)
+            rank = int(np.sum(scores > scores[target]))
+            gains.append(1.0 / np.log2(rank + 2) if rank < K else 0.0)
+        return round(float(np.mean(gains)), 4)
+
+    out = {"preference": ndcg(lambda p, e, t: p)}
+    for names in (("focus",), ("creator",), ("episode",), ("creator", "episode"),
+                  ("focus", "creator", "episode")):
+        out["preference+" + "+".join(names)] = ndcg(
+            lambda p, e, t, names=names: p + sum(t[n] for n in names))
+    out["ease"] = ndcg(lambda p, e, t: e)
+    out["ease+creator+episode (best scale)"] = max(ndcg(
+        lambda p, e, t, a=a: a * e + t["creator"] + t["episode"]) for a in (0.5, 1.0, 1.5, 2.0))
+    out["ease+focus+creator+episode (best scale)"] = max(ndcg(
+        lambda p, e, t, a=a: a * e + t["focus"] + t["creator"] + t["episode"])
+        for a in (0.5, 1.0, 1.5, 2.0))
+    return out
+
+
 def run_warm(warm, evaluate, split, released, seeds, epochs, oracles) -> dict:
     for name, model in {"popularity": sq.SequentialPopularityModel(),
                         "markov": sq.MarkovModel(), "ease": sq.SequentialEASEModel(l2=50.0)
@@ -165,6 +238,8 @@ def run_warm(warm, evaluate, split, released, seeds, epochs, oracles) -> dict:
     summary = {name: summarise(values) for name, values in warm.items()}
     summary["oracle_sequential"] = round(oracles["sequential"], 4)
     summary["oracle_bag"] = round(oracles["bag_of_views"], 4)
+    summary["oracle_decomposition"] = oracle_decomposition(oracles["dataset"], split)
+    print("oracle decomposition:", summary["oracle_decomposition"], flush=True)
     best = summary["sasrec"][f"ndcg@{K}"]
     summary["sasrec_share_of_sequential_oracle"] = round(best / oracles["sequential"], 3)
     summary["side_sasrec_share_of_sequential_oracle"] = round(
