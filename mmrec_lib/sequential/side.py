@@ -175,7 +175,9 @@ class SideSASRecModel(ContentSASRecModel):
     release_time=None)``: ``item_side`` is a DataFrame indexed by item id with
     the categorical columns (required); ``release_time`` (Series indexed by
     item id, compared with ``train``'s ``timestamp``) lets the training softmax
-    skip items not released at the time of each event. New items join with
+    skip items not released at the time of each event (and, when ``validation``
+    has a ``timestamp``, the early-stopping ranking then skips the items not
+    released by each validation target's time). New items join with
     :meth:`add_items` (their side values, if known from training, carry what was
     learned about them: a new clip of a known creator).
 
