@@ -5,6 +5,8 @@
 - :mod:`~mmrec_lib.sequential.baselines`: popularity, EASE on the bag of items, Markov chain.
 - :mod:`~mmrec_lib.sequential.neural`: GRU4Rec and SASRec in Keras 2 (TensorFlow loads lazily).
 - :mod:`~mmrec_lib.sequential.content`: SASRec over content-embedded tokens (new items too).
+- :mod:`~mmrec_lib.sequential.side`: SASRec whose tokens add creator / series / episode
+  embeddings, trained over the items available at each event.
 - :mod:`~mmrec_lib.sequential.semantic_ids`: residual k-means semantic IDs of content vectors.
 - :mod:`~mmrec_lib.sequential.generative`: a GPT over semantic-ID tokens with beam search
   constrained to codes that exist (new releases included).
@@ -47,6 +49,7 @@ from mmrec_lib.sequential.neural import (
     training_pairs,
 )
 from mmrec_lib.sequential.semantic_ids import ResidualQuantizer, fuse_modalities
+from mmrec_lib.sequential.side import SideSASRecModel, encode_side_features
 
 __all__ = [
     "PADDING_TOKEN",
@@ -72,6 +75,8 @@ __all__ = [
     "GRU4RecModel",
     "SASRecModel",
     "ContentSASRecModel",
+    "SideSASRecModel",
+    "encode_side_features",
     "training_pairs",
     "ResidualQuantizer",
     "fuse_modalities",
