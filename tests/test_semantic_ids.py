@@ -230,6 +230,24 @@ def test_generator_bad_inputs(generator):
         sq.SemanticIDGenerator(codebook_size=1).fit(cycle_interactions(), CATALOGUE)
     with pytest.raises(ParameterError):
         sq.SemanticIDGenerator().fit(cycle_interactions())  # no item vectors
+    with pytest.raises(ParameterError, match="scoring"):
+        sq.SemanticIDGenerator(scoring="greedy").fit(cycle_interactions(), CATALOGUE)
+    with pytest.raises(ParameterError, match="patience"):
+        sq.SemanticIDGenerator(patience=0).fit(cycle_interactions(), CATALOGUE)
+
+
+def test_early_stopping_keeps_the_best_validation_epoch():
+    split = sq.leave_one_out(cycle_interactions())
+    model = sq.SemanticIDGenerator(levels=2, codebook_size=4, max_len=6, embedding_dim=16,
+                                   num_blocks=1, num_heads=1, dropout=0.0, learning_rate=5e-3,
+                                   epochs=8, patience=2, batch_size=32, seed=0)
+    model.fit(split.train, CATALOGUE, validation=split.validation)
+    values = model.history_["val_ndcg@10"]
+    assert len(values) == len(model.history_["loss"]) <= 8
+    assert model.best_epoch_ == int(np.argmax(values)) + 1
+    # The kept weights are the best epoch's: validation NDCG@10 is recomputed identically.
+    again = sq.evaluate_next_item(model, split, stage="validation", k=10)
+    assert again["ndcg@10"] == pytest.approx(max(values), abs=1e-6)
 
 
 def test_save_load_generates_identically(generator, tmp_path):
