@@ -16,7 +16,8 @@ the sequential and bag-of-views oracles are the ceiling and the set-based
 ceiling). Cold (``miniclips_cold``): the latest-released 10% of clips are new;
 each user's first view of one of them is the target, ranked among the new clips
 released by then; no model saw a view of a new clip. The content models read
-fused text + audio + visual (+ speech when ``features`` offers it) vectors;
+fused text + audio + visual (+ speech when ``features`` offers it) vectors; the
+semantic-ID generator's codes come from text + speech + audio + visual;
 the ID-only SASRec knows the new clips only as untrained ids (chance).
 
 The last line of stdout is the JSON summary::
@@ -82,6 +83,27 @@ def miniclips_vectors(ds) -> tuple:
     return sq.fuse_modalities(tables, dim_per_modality=16), modalities
 
 
+def generator_vectors(ds):
+    """The semantic-ID generator's content: text + speech (ASR) + audio + visual, fused.
+
+    OneRec's tokenizer reads caption, tags, ASR transcript, cover and frames. A
+    clip without speech has no transcript vector; it gets its text vector
+    instead (both are MiniLM sentence vectors), so the speech block does not
+    split the clips into "speaks" / "silent" before anything else.
+    """
+    import pandas as pd
+
+    from mmrec_lib import features
+
+    tables = features.item_features(ds, modalities=("text", "speech", "audio", "visual"),
+                                    audio="handcrafted", visual="handcrafted")
+    speech = tables["speech"]
+    tables["speech"] = pd.DataFrame(
+        np.where(speech.isna().to_numpy(), tables["text"].to_numpy(), speech.to_numpy()),
+        index=speech.index, columns=speech.columns)
+    return sq.fuse_modalities(tables, dim_per_modality=16)
+
+
 def miniclips_models(seed: int, epochs: int) -> dict:
     """Neural models for MiniClips small (600 clips, 500 users, about 38 views each)."""
     # 500 users give only ~500 training windows: a larger step than on MovieLens.
@@ -120,6 +142,7 @@ def run_miniclips(seeds, epochs: int, quick: bool,
         vectors, modalities = miniclips_vectors(ds)
     print(f"MiniClips content vectors {vectors.shape} from {modalities} "
           f"({clock.seconds:.0f} s)", flush=True)
+    code_vectors = generator_vectors(ds) if wanted("semantic_id_generator") else vectors
     oracles = ds.oracle_leave_last_out(k=K) if "warm" in parts else {}
 
     # Warm: every user's last view, among the clips released by then.
@@ -129,12 +152,13 @@ def run_miniclips(seeds, epochs: int, quick: bool,
 
     def evaluate(store, name, model, data, candidates, fit_split, seed, new=None):
         content = getattr(model, "_needs_item_vectors", False)
+        table = code_vectors if isinstance(model, sq.SemanticIDGenerator) else vectors
         with common.Stopwatch() as clock:
-            known = vectors if new is None else vectors.loc[~vectors.index.isin(new)]
+            known = table if new is None else table.loc[~table.index.isin(new)]
             model.fit(fit_split.train, item_vectors=known if content else None,
                       validation=fit_split.validation)
             if new is not None:  # new releases join after training, from their content
-                model.add_items(vectors.loc[new])
+                model.add_items(table.loc[new])
         result = sq.evaluate_next_item(model, data, k=K, candidates=candidates)
         result["fit_seconds"] = clock.seconds
         store.setdefault(name, []).append(result)
@@ -145,7 +169,8 @@ def run_miniclips(seeds, epochs: int, quick: bool,
     if "warm" in parts:
         summary.update(run_warm(warm, evaluate, split, released, seeds, epochs, oracles))
     if "session" in parts:
-        summary["session_generation"] = run_sessions(ds, vectors, released, seeds, epochs)
+        summary["session_generation"] = run_sessions(ds, code_vectors, released, seeds,
+                                                     epochs)
     cold_summary = (run_cold(evaluate, events, release, vectors, seeds, epochs)
                     if "cold" in parts else {})
     return summary, cold_summary
