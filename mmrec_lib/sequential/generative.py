@@ -288,7 +288,7 @@ class SemanticIDGenerator(SequentialModel):
         """
         hidden = self._hidden(histories)
         codes = self._catalogue_codes()
-        cells, cell_of_item = np.unique(codes, axis=0, return_inverse=True)
+        _, cell_of_item = np.unique(codes, axis=0, return_inverse=True)
         cell_of_item = cell_of_item.ravel()
         total = np.zeros((len(hidden), len(codes)))
         for level in range(self.levels):
@@ -319,7 +319,6 @@ class SemanticIDGenerator(SequentialModel):
             norm_of_item[:, order] = peak_of_item + np.repeat(
                 norm, np.diff(np.r_[bounds, len(order)]), axis=1)
             total[start:start + batch_size] += logits - norm_of_item
-        del cells
         return total
 
     def generate(self, histories: list[np.ndarray], *, beam_width: int, candidates=None
