@@ -131,7 +131,10 @@ def test_quantizer_rejects_nan_and_wrong_shapes():
 
 def test_beam_search_returns_distinct_existing_items(generator):
     histories = [[1, 2, 3], [10], [24, 1], [5, 9, 13, 17]]
-    scores = generator.score_histories(histories)
+    beam_model = sq.SemanticIDGenerator(**generator.get_params()).set_params(scoring="beam")
+    beam_model.__dict__.update({key: value for key, value in generator.__dict__.items()
+                                if key.endswith("_") or key.startswith("_")})
+    scores = beam_model.score_histories(histories)
     assert scores.shape == (4, NUM_ITEMS)
     finite = np.isfinite(scores)
     assert (finite.sum(axis=1) == 10).all()
@@ -142,10 +145,29 @@ def test_beam_search_returns_distinct_existing_items(generator):
         assert all(0 <= item < NUM_ITEMS for item in items)
         log_probabilities = [score for _, score in beam]
         assert log_probabilities == sorted(log_probabilities, reverse=True)
-    # A full-width beam finds every item once and its probabilities sum to at most 1.
+    # A full-width beam finds every item once and its probabilities sum to 1.
     full = generator.generate([np.array([3])], beam_width=NUM_ITEMS)[0]
     assert sorted(item for item, _ in full) == list(range(NUM_ITEMS))
     assert np.exp([score for _, score in full]).sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_full_scoring_equals_the_exhaustive_beam(generator):
+    """Full scoring = the log-probability a catalogue-wide beam gives every item."""
+    histories = [[1, 2, 3], [10], [24, 1]]
+    scores = generator.score_histories(histories)
+    assert np.isfinite(scores).all()
+    np.testing.assert_allclose(np.exp(scores.astype(np.float64)).sum(axis=1), 1.0, atol=1e-4)
+    for row, beam in enumerate(generator.generate([np.array(h) for h in histories],
+                                                  beam_width=NUM_ITEMS)):
+        by_beam = np.full(NUM_ITEMS, np.nan)
+        for item, score in beam:
+            by_beam[item] = score
+        np.testing.assert_allclose(scores[row], by_beam, rtol=1e-4, atol=1e-4)
+        # So a narrow beam returns the top of the full scores (up to ties).
+        narrow = [item for item, _ in generator.generate([np.array(histories[row])],
+                                                         beam_width=5)[0]]
+        np.testing.assert_allclose(np.sort(scores[row])[::-1][:5], scores[row, narrow],
+                                   rtol=1e-4, atol=1e-4)
 
 
 def test_generator_learns_the_rule(generator):
@@ -208,6 +230,24 @@ def test_generator_bad_inputs(generator):
         sq.SemanticIDGenerator(codebook_size=1).fit(cycle_interactions(), CATALOGUE)
     with pytest.raises(ParameterError):
         sq.SemanticIDGenerator().fit(cycle_interactions())  # no item vectors
+    with pytest.raises(ParameterError, match="scoring"):
+        sq.SemanticIDGenerator(scoring="greedy").fit(cycle_interactions(), CATALOGUE)
+    with pytest.raises(ParameterError, match="patience"):
+        sq.SemanticIDGenerator(patience=0).fit(cycle_interactions(), CATALOGUE)
+
+
+def test_early_stopping_keeps_the_best_validation_epoch():
+    split = sq.leave_one_out(cycle_interactions())
+    model = sq.SemanticIDGenerator(levels=2, codebook_size=4, max_len=6, embedding_dim=16,
+                                   num_blocks=1, num_heads=1, dropout=0.0, learning_rate=5e-3,
+                                   epochs=8, patience=2, batch_size=32, seed=0)
+    model.fit(split.train, CATALOGUE, validation=split.validation)
+    values = model.history_["val_ndcg@10"]
+    assert len(values) == len(model.history_["loss"]) <= 8
+    assert model.best_epoch_ == int(np.argmax(values)) + 1
+    # The kept weights are the best epoch's: validation NDCG@10 is recomputed identically.
+    again = sq.evaluate_next_item(model, split, stage="validation", k=10)
+    assert again["ndcg@10"] == pytest.approx(max(values), abs=1e-6)
 
 
 def test_save_load_generates_identically(generator, tmp_path):
@@ -241,10 +281,18 @@ def test_beam_search_restricted_to_candidates(generator):
     allowed[1, 5] = True
     scores = generator.score_histories([[1, 2], [4]], candidates=allowed)
     assert np.array_equal(np.isfinite(scores), allowed)
-    # Renormalised over the allowed codes: a single candidate has log-probability 0.
-    assert scores[1, 5] == pytest.approx(0.0, abs=1e-6)
+    # A candidate's log-probability does not depend on the other candidates.
+    unrestricted = generator.score_histories([[1, 2], [4]])
+    np.testing.assert_array_equal(scores[allowed], unrestricted[allowed])
     none = generator.score_histories([[1, 2]], candidates=np.zeros((1, NUM_ITEMS), bool))
     assert np.isinf(none).all()
+    # The beam cut to the candidates reaches exactly them, with the same scores.
+    for row, history in enumerate(([1, 2], [4])):
+        beam = generator.generate([np.array(history)], beam_width=NUM_ITEMS,
+                                  candidates=allowed[row:row + 1])[0]
+        assert sorted(item for item, _ in beam) == np.flatnonzero(allowed[row]).tolist()
+        np.testing.assert_allclose([score for _, score in beam],
+                                   [scores[row, item] for item, _ in beam], rtol=1e-4)
 
 
 def test_generate_session_writes_distinct_allowed_items(generator):

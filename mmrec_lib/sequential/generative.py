@@ -2,13 +2,14 @@
 
 Each catalogue item gets a semantic ID from its content vector
 (:class:`~mmrec_lib.sequential.semantic_ids.ResidualQuantizer`: ``levels``
-k-means codes plus a de-duplication suffix). A user's history becomes the flat
-stream of its items' code tokens; a causal transformer is trained to predict
-every next token (teacher forcing), so after a history it writes the next
-item's code one level at a time. Recommendation is a beam search constrained
+k-means codes plus a de-duplication suffix). A causal transformer reads the
+history's items, each embedded as the sum of its codes' embeddings (and an
+identity embedding); a small head writes the next item's code one level at a
+time (teacher forcing in training). Recommendation is a beam search constrained
 by the prefix tree of the codes that exist: it can only name real items, and
 an item added after training (:meth:`SemanticIDGenerator.add_items`) can be
-generated as soon as its content gives it a code.
+generated as soon as its content gives it a code. Ranking scores every item
+by its log-probability along the tree (the exhaustive beam) in one pass.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmrec_lib._validation import check_int, check_number, check_seed
-from mmrec_lib.errors import DataError, ModelError, ParameterError
+from mmrec_lib._validation import check_choice, check_int, check_number, check_seed
+from mmrec_lib.errors import DataError, ParameterError
 from mmrec_lib.sequential.base import SequentialModel
 from mmrec_lib.sequential.data import encode_sequences, pad_sequences
 from mmrec_lib.sequential.neural import id_array, load_saved_state, training_pairs
@@ -32,30 +33,44 @@ __all__ = ["SemanticIDGenerator"]
 
 
 class SemanticIDGenerator(SequentialModel):
-    """Next-item model that generates semantic IDs with a constrained beam search.
+    """Next-item model that generates semantic IDs, scored through the prefix tree.
 
     Introduced in chapter 09. ``fit(train, item_vectors)`` needs one content
-    vector per catalogue item. ``score_histories`` returns, for each history,
-    the log-probability of the ``beam_width`` generated items (the code's
-    probability renormalised at each level over the codes that exist) and
-    ``-inf`` for every item the beam did not reach, so ``top_k`` gives the
-    beam's order. ``recommend(user_ids, k=...)`` widens the beam to at least
-    ``k`` plus the number of seen items, so it returns ``k`` distinct unseen
-    items when the catalogue has them.
+    vector per catalogue item; each gets a semantic ID (``levels`` residual
+    k-means codes and a de-duplication suffix). A causal transformer reads the
+    history's items, each embedded as the sum of learned embeddings of its
+    codes plus an identity embedding; a small head then writes the next item's
+    code one level at a time (level ``l`` sees the codes already written), and
+    a last step names the item among those sharing the full code. The
+    probability of an item is the product along its path in the prefix tree of
+    existing codes (each step normalised over the codes that exist there), so
+    only real items can be generated.
+
+    ``scoring="full"`` (default) scores every catalogue item by that
+    log-probability (what a beam as wide as the catalogue returns, computed for
+    all items at once); ``scoring="beam"`` keeps only the ``beam_width`` items
+    of a constrained beam search and gives ``-inf`` to the others, and
+    ``recommend(user_ids, k=...)`` then widens the beam to at least ``k`` plus
+    the number of seen items. :meth:`generate` (beam search) and
+    :meth:`generate_session` (list-wise generation) work in both modes.
 
     Parameters
     ----------
     levels, codebook_size : int
         Semantic-ID shape (see :class:`ResidualQuantizer`).
     max_len : int >= 1
-        Items of history read (``max_len * (levels + 1)`` tokens).
+        Items of history read (the latest ``max_len``).
     embedding_dim : int, divisible by num_heads
     num_blocks, num_heads : int >= 1
     dropout : float in [0, 1)
     learning_rate : float > 0
     epochs, batch_size : int >= 1
-        No early stopping: ``validation`` given to ``fit`` is not used.
+        Training uses every ``max_len`` window of every sequence.
+    patience : int or None
+        Early stopping on validation NDCG@10 (full scoring), when ``fit`` gets
+        ``validation``; the best epoch's weights are kept.
     beam_width : int >= 1
+    scoring : {"full", "beam"}
     seed : int
         Seeds the quantiser, the weights, dropout and shuffling.
 
@@ -68,19 +83,20 @@ class SemanticIDGenerator(SequentialModel):
         Token of every level of every catalogue item (``item_ids_`` order);
         level ``l`` code ``c`` is token ``1 + l * codebook_size + c``.
     fitted_rows_ : int
-        Items coded at ``fit``; later rows were added (their suffix is scored
-        as the best trained suffix of the same prefix, see :meth:`generate`).
-    vocabulary_size_ : int
+        Items coded at ``fit`` (with a trained identity); later rows were added
+        and are scored from their codes alone.
     network_ : keras.Model
-    history_ : dict with the per-epoch ``loss``
+    history_ : dict with the per-epoch ``loss`` (and ``val_ndcg@10``)
+    best_epoch_ : int
     """
 
     _needs_item_vectors = True
 
-    def __init__(self, *, levels: int = 3, codebook_size: int = 16, max_len: int = 20,
-                 embedding_dim: int = 64, num_blocks: int = 2, num_heads: int = 2,
-                 dropout: float = 0.1, learning_rate: float = 1e-3, epochs: int = 30,
-                 batch_size: int = 64, beam_width: int = 20, seed: int = 0):
+    def __init__(self, *, levels: int = 2, codebook_size: int = 16, max_len: int = 50,
+                 embedding_dim: int = 64, num_blocks: int = 2, num_heads: int = 1,
+                 dropout: float = 0.2, learning_rate: float = 3e-3, epochs: int = 30,
+                 batch_size: int = 32, patience: int | None = 5, beam_width: int = 20,
+                 scoring: str = "full", seed: int = 0):
         self.levels = levels
         self.codebook_size = codebook_size
         self.max_len = max_len
@@ -91,7 +107,9 @@ class SemanticIDGenerator(SequentialModel):
         self.learning_rate = learning_rate
         self.epochs = epochs
         self.batch_size = batch_size
+        self.patience = patience
         self.beam_width = beam_width
+        self.scoring = scoring
         self.seed = seed
 
     def _check_params(self):
@@ -100,17 +118,15 @@ class SemanticIDGenerator(SequentialModel):
         for name in ("max_len", "embedding_dim", "num_blocks", "num_heads", "epochs",
                      "batch_size", "beam_width"):
             check_int(name, getattr(self, name))
+        if self.patience is not None:
+            check_int("patience", self.patience)
+        check_choice("scoring", self.scoring, ("full", "beam"))
         check_number("dropout", self.dropout, low=0, high=1, high_inclusive=False)
         check_number("learning_rate", self.learning_rate, low=0, low_inclusive=False)
         check_seed(self.seed)
         if self.embedding_dim % self.num_heads:
             raise ParameterError(f"embedding_dim={self.embedding_dim} must be divisible by "
                                  f"num_heads={self.num_heads}")
-
-    @property
-    def max_tokens(self) -> int:
-        """Length of the token window the network reads."""
-        return self.max_len * (self.levels + 1)
 
     # ------------------------------------------------------------------ codes
 
@@ -119,10 +135,7 @@ class SemanticIDGenerator(SequentialModel):
                                             seed=self.seed).fit(vectors)
         self.row_item_ids_ = np.asarray(self.item_ids_).copy()
         self.fitted_rows_ = len(self.row_item_ids_)
-        largest_suffix = int(self.quantizer_.codes_[:, -1].max())
-        # Room for later items that collide with existing codes (add_items).
-        self.suffix_size_ = max(self.codebook_size, 2 * (largest_suffix + 1))
-        self.vocabulary_size_ = 1 + self.levels * self.codebook_size + self.suffix_size_
+        self.__dict__.pop("network_", None)
         self._update_codes()
         super()._fit(X, vectors, train)
 
@@ -135,22 +148,19 @@ class SemanticIDGenerator(SequentialModel):
         self._offsets = offsets
         self._item_of_row = rows
         self._tree = self.quantizer_.prefix_tree()
+        if hasattr(self, "network_"):
+            self._install_items(self.network_)
 
     def add_items(self, item_vectors: pd.DataFrame) -> SemanticIDGenerator:
         """Add new items (not in ``item_ids_``) from their content vectors; returns ``self``.
 
         Their codes come from :meth:`ResidualQuantizer.add`; the catalogue
         ``item_ids_`` and the item columns of the scores grow (re-sorted).
-        Raises :class:`~mmrec_lib.errors.ModelError` if an item collides with
-        more existing items than the suffix vocabulary can number.
+        A new item has no trained identity: the last step scores it by its
+        code embeddings alone against the trained items with the same code.
         """
         new_ids = self._new_item_ids(item_vectors)
-        saved = (self.quantizer_.codes_.copy(), dict(self.quantizer_.item_of_code_))
-        codes = self.quantizer_.add(item_vectors.to_numpy(dtype=np.float64))
-        if codes[:, -1].max() >= self.suffix_size_:
-            self.quantizer_.codes_, self.quantizer_.item_of_code_ = saved
-            raise ModelError(f"a new item shares its code with {int(codes[:, -1].max())} "
-                             f"items; the suffix vocabulary holds {self.suffix_size_}")
+        self.quantizer_.add(item_vectors.to_numpy(dtype=np.float64))
         self._grow_catalogue(new_ids)
         self.row_item_ids_ = np.concatenate([self.row_item_ids_, new_ids])
         self._update_codes()
@@ -158,37 +168,56 @@ class SemanticIDGenerator(SequentialModel):
 
     # ------------------------------------------------------------------ training
 
-    def _streams(self, histories: list[np.ndarray]) -> list[np.ndarray]:
-        return [self.code_tokens_[np.asarray(h, dtype=np.int64) - 1].ravel() for h in histories]
-
     def _fit_sequences(self, sequences, validation):
         from mmrec_lib._env import import_tensorflow
+        from mmrec_lib.sequential._networks import ValidationRanking
 
         tf = import_tensorflow()
-        inputs, targets = training_pairs(self._streams(sequences), self.max_tokens,
-                                         all_windows=True)
-        if len(inputs) == 0:
-            raise DataError("no training sequence has an item: there is nothing to learn")
         if not any(len(s) > 1 for s in sequences):
             raise DataError("no training sequence has two items: there is no next item to learn")
+        inputs, targets = training_pairs(sequences, self.max_len, all_windows=True)
         tf.keras.utils.set_random_seed(self.seed)
         self.network_ = self._build_network()
         self.network_.compile(optimizer=tf.keras.optimizers.Adam(self.learning_rate))
         dataset = (tf.data.Dataset.from_tensor_slices((inputs, targets))
                    .shuffle(len(inputs), seed=self.seed, reshuffle_each_iteration=True)
                    .batch(self.batch_size))
-        history = self.network_.fit(dataset, epochs=self.epochs, verbose=0)
+        callbacks = []
+        if validation is not None:
+            users, target_tokens = validation
+            histories = [sequences[u] for u in users]
+            exclude = [np.setdiff1d(np.unique(h - 1), [t - 1]) for h, t in
+                       zip(histories, target_tokens, strict=True)]
+            callbacks.append(ValidationRanking(
+                lambda: self._full_scores(histories), target_tokens.astype(np.int64) - 1,
+                exclude, patience=self.patience))
+        history = self.network_.fit(dataset, epochs=self.epochs, verbose=0, callbacks=callbacks)
         self.history_ = {"loss": [float(v) for v in history.history["loss"]]}
+        self.best_epoch_ = len(self.history_["loss"])
+        if callbacks:
+            self.history_["val_ndcg@10"] = callbacks[0].values
+            self.best_epoch_ = callbacks[0].best_epoch
 
     def _build_network(self):
         from mmrec_lib.sequential._generative_networks import CodeTokenNetwork
 
         network = CodeTokenNetwork(
-            self.vocabulary_size_, max_tokens=self.max_tokens, embedding_dim=self.embedding_dim,
-            num_blocks=self.num_blocks, num_heads=self.num_heads, dropout=self.dropout,
-            seed=self.seed)
-        network(np.zeros((1, self.max_tokens), np.int32))  # creates the weights
+            levels=self.levels, codebook_size=self.codebook_size, num_fitted=self.fitted_rows_,
+            max_len=self.max_len, embedding_dim=self.embedding_dim, num_blocks=self.num_blocks,
+            num_heads=self.num_heads, dropout=self.dropout, seed=self.seed)
+        self._install_items(network)
+        network(np.zeros((1, self.max_len), np.int32))  # creates the weights
+        for head in network.heads:
+            head(np.zeros((1, self.embedding_dim), np.float32))
         return network
+
+    def _install_items(self, network) -> None:
+        """Give the network the catalogue's codes and trained identities (catalogue order)."""
+        identity = np.zeros(len(self.item_ids_), dtype=np.int64)
+        fitted = self._item_of_row[:self.fitted_rows_]
+        identity[fitted] = np.arange(1, self.fitted_rows_ + 1)
+        network.set_items(self.code_tokens_[:, :self.levels] - self._offsets[:self.levels],
+                          identity)
 
     # ------------------------------------------------------------------ save / load
 
@@ -205,7 +234,7 @@ class SemanticIDGenerator(SequentialModel):
             folder = Path(folder)
             config = {"class": type(self).__name__, "params": self.get_params(),
                       "history": self.history_, "fitted_rows": self.fitted_rows_,
-                      "suffix_size": self.suffix_size_}
+                      "best_epoch": self.best_epoch_}
             (folder / "config.json").write_text(json.dumps(config, indent=1))
             centroids = {f"centroids_{level}": center
                          for level, center in enumerate(self.quantizer_.centroids_)}
@@ -222,8 +251,7 @@ class SemanticIDGenerator(SequentialModel):
         """Load a model saved by :meth:`save`."""
         model, config, arrays = load_saved_state(cls, path)
         model.fitted_rows_ = config["fitted_rows"]
-        model.suffix_size_ = config["suffix_size"]
-        model.vocabulary_size_ = 1 + model.levels * model.codebook_size + model.suffix_size_
+        model.best_epoch_ = config["best_epoch"]
         model.row_item_ids_ = arrays["row_item_ids"]
         quantizer = ResidualQuantizer(levels=model.levels, codebook_size=model.codebook_size,
                                       seed=model.seed)
@@ -239,21 +267,68 @@ class SemanticIDGenerator(SequentialModel):
 
     # ------------------------------------------------------------------ decoding
 
-    def _next_log_probabilities(self, streams: list[np.ndarray], batch_size: int = 512
-                                ) -> np.ndarray:
-        """Log-softmax over the vocabulary after each stream: shape (n, vocabulary_size)."""
-        padded = pad_sequences(streams, self.max_tokens)
-        parts = []
-        for start in range(0, len(padded), batch_size):
-            hidden = self.network_(padded[start:start + batch_size], training=False)
-            parts.append(self.network_.token_logits(hidden[:, -1, :]).numpy())
-        logits = np.concatenate(parts).astype(np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    def _hidden(self, histories: list[np.ndarray], batch_size: int = 512) -> np.ndarray:
+        """Decoder state after each history of item tokens: shape (n, embedding_dim)."""
+        padded = pad_sequences(histories, self.max_len)
+        parts = [self.network_(padded[start:start + batch_size], training=False)[:, -1, :]
+                 .numpy() for start in range(0, len(padded), batch_size)]
+        return np.concatenate(parts)
+
+    def _catalogue_codes(self) -> np.ndarray:
+        """Codes (without the suffix) of every catalogue item: (n_items, levels)."""
+        return self.code_tokens_[:, :self.levels] - self._offsets[:self.levels]
+
+    def _full_scores(self, histories: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+        """Log-probability of generating every catalogue item: (n, n_items).
+
+        The sum of the code log-probabilities along the item's path in the
+        prefix tree (each level normalised over the codes that exist after the
+        prefix) and of the last step (the item among those with the same code):
+        what a beam as wide as the catalogue returns, for every item at once.
+        """
+        hidden = self._hidden(histories)
+        codes = self._catalogue_codes()
+        _, cell_of_item = np.unique(codes, axis=0, return_inverse=True)
+        cell_of_item = cell_of_item.ravel()
+        total = np.zeros((len(hidden), len(codes)))
+        for level in range(self.levels):
+            prefixes, prefix_of_item = np.unique(codes[:, :level], axis=0, return_inverse=True)
+            prefix_of_item = prefix_of_item.ravel()
+            exists = np.zeros((len(prefixes), self.codebook_size), dtype=bool)
+            exists[prefix_of_item, codes[:, level]] = True
+            padded = np.zeros((len(prefixes), self.levels), dtype=np.int32)
+            padded[:, :level] = prefixes
+            for start in range(0, len(hidden), batch_size):
+                h = hidden[start:start + batch_size, None, :]
+                logits = self.network_.level_logits(h, padded[None], level).numpy()
+                logits = np.where(exists[None], logits.astype(np.float64), -np.inf)
+                logits -= np.logaddexp.reduce(logits, axis=2, keepdims=True)
+                total[start:start + batch_size] += logits[:, prefix_of_item, codes[:, level]]
+        # Last step: the item among those sharing its full code.
+        order = np.argsort(cell_of_item, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, np.diff(cell_of_item[order]) != 0])
+        items = np.arange(1, len(codes) + 1, dtype=np.int32)
+        for start in range(0, len(hidden), batch_size):
+            h = hidden[start:start + batch_size, None, :]
+            logits = self.network_.item_logits(h, items[None]).numpy().astype(np.float64)
+            sorted_logits = logits[:, order]
+            peak = np.maximum.reduceat(sorted_logits, bounds, axis=1)
+            peak_of_item = np.repeat(peak, np.diff(np.r_[bounds, len(order)]), axis=1)
+            norm = np.log(np.add.reduceat(np.exp(sorted_logits - peak_of_item), bounds, axis=1))
+            norm_of_item = np.empty_like(logits)
+            norm_of_item[:, order] = peak_of_item + np.repeat(
+                norm, np.diff(np.r_[bounds, len(order)]), axis=1)
+            total[start:start + batch_size] += logits - norm_of_item
+        return total
 
     def generate(self, histories: list[np.ndarray], *, beam_width: int, candidates=None
                  ) -> list[list[tuple[int, float]]]:
         """Constrained beam search after each token history.
+
+        Each step extends every prefix of the beam by the codes that exist after
+        it (their probabilities normalised over those codes, as in
+        :meth:`_full_scores`), then keeps the ``beam_width`` likeliest prefixes;
+        the last step names the item among those sharing the full code.
 
         Parameters
         ----------
@@ -261,7 +336,9 @@ class SemanticIDGenerator(SequentialModel):
         beam_width : int >= 1
         candidates : bool ndarray (n, n_items), optional
             Per history, the items the search may reach (the prefix tree is cut
-            to their codes), e.g. only the clips released by then.
+            to their codes), e.g. only the clips released by then. The
+            probabilities stay those of the whole catalogue, so an item's
+            log-probability does not depend on which others are candidates.
 
         Returns
         -------
@@ -270,34 +347,50 @@ class SemanticIDGenerator(SequentialModel):
         """
         check_is_fitted(self)
         beam_width = check_int("beam_width", beam_width)
-        streams = self._streams(histories)
+        hidden = self._hidden([np.asarray(h, dtype=np.int64) for h in histories])
         trees = [self._tree] * len(histories)
         if candidates is not None:
             trees = [self._candidate_tree(row) for row in np.asarray(candidates, dtype=bool)]
         beams: list[list[tuple[tuple, float]]] = [[((), 0.0)] for _ in histories]
         for level in range(self.levels + 1):
-            rows = [(h, prefix, score) for h, beam in enumerate(beams) for prefix, score in beam]
+            rows = [(h, prefix, score) for h, beam in enumerate(beams) for prefix, score in beam
+                    if trees[h].get(prefix) is not None]
+            found: list[list[tuple[tuple, float]]] = [[] for _ in histories]
             if not rows:
                 break
-            log_probabilities = self._next_log_probabilities([
-                np.concatenate([streams[h], np.asarray(prefix, np.int64)
-                                + self._offsets[:level]]) for h, prefix, _ in rows])
-            found: list[list[tuple[tuple, float]]] = [[] for _ in histories]
-            for row, (h, prefix, score) in enumerate(rows):
-                children = trees[h].get(prefix)
-                if children is None:  # no candidate at all for this history
-                    continue
-                values = log_probabilities[row, children + self._offsets[level]]
-                if level == self.levels:
-                    values = self._suffix_values(prefix, children, values)
-                # Renormalised over the codes that exist after this prefix.
-                values = values - np.logaddexp.reduce(values)
+            values = self._step_log_probabilities(hidden, rows, level)
+            for (h, prefix, score), (codes, logs) in zip(rows, values, strict=True):
+                keep = np.isin(codes, trees[h][prefix])
                 found[h].extend(((*prefix, int(c)), score + float(v))
-                                for c, v in zip(children, values, strict=True))
+                                for c, v in zip(codes[keep], logs[keep], strict=True))
             # Stable sort: equal scores keep code order, so the search is deterministic.
             beams = [sorted(pairs, key=lambda pair: -pair[1])[:beam_width] for pairs in found]
         return [[(int(self._item_of_row[self.quantizer_.item_of_code_[code]]), score)
                  for code, score in beam] for beam in beams]
+
+    def _step_log_probabilities(self, hidden, rows, level):
+        """For each (history, prefix, score) row: the codes existing after the prefix and
+        their log-probabilities (normalised over them)."""
+        children = [self._tree[prefix] for _, prefix, _ in rows]
+        if level < self.levels:
+            padded = np.zeros((len(rows), self.levels), dtype=np.int32)
+            padded[:, :level] = [prefix for _, prefix, _ in rows]
+            logits = self.network_.level_logits(hidden[[h for h, _, _ in rows]], padded,
+                                                 level).numpy().astype(np.float64)
+            picked = [logits[row, codes] for row, codes in enumerate(children)]
+        else:
+            items = [self._item_of_row[[self.quantizer_.item_of_code_[(*prefix, int(c))]
+                                        for c in codes]] + 1
+                     for (_, prefix, _), codes in zip(rows, children, strict=True)]
+            width = max(len(i) for i in items)
+            padded = np.zeros((len(rows), width), dtype=np.int32)
+            for row, tokens in enumerate(items):
+                padded[row, :len(tokens)] = tokens
+            logits = self.network_.item_logits(hidden[[h for h, _, _ in rows]][:, None, :],
+                                                padded).numpy().astype(np.float64)
+            picked = [logits[row, :len(tokens)] for row, tokens in enumerate(items)]
+        return [(codes, values - np.logaddexp.reduce(values))
+                for codes, values in zip(children, picked, strict=True)]
 
     def generate_session(self, histories: Sequence[Sequence], *, length: int = 10,
                          beam_width: int | None = None, candidates=None,
@@ -378,6 +471,8 @@ class SemanticIDGenerator(SequentialModel):
                 for prefix, values in children.items()}
 
     def _score_candidates(self, tokens, candidates):
+        if self.scoring == "full":
+            return np.where(candidates, self._full_scores(tokens), -np.inf)
         scores = np.full(candidates.shape, -np.inf, dtype=np.float32)
         generated = self.generate(tokens, beam_width=self._beam(), candidates=candidates)
         for row, items in enumerate(generated):
@@ -385,27 +480,12 @@ class SemanticIDGenerator(SequentialModel):
                 scores[row, item] = score
         return scores
 
-    def _suffix_values(self, prefix: tuple, children: np.ndarray, values: np.ndarray
-                       ) -> np.ndarray:
-        """Give an item added after training the best suffix score of its code prefix.
-
-        Its suffix token never appeared in training, so the network gives it no
-        useful probability; as in TIGER's cold-start setting, the content-based
-        prefix decides, and a new item ties with the likeliest trained item
-        that shares it (or with the others added, if there is none).
-        """
-        rows = np.array([self.quantizer_.item_of_code_[(*prefix, int(c))] for c in children])
-        added = rows >= self.fitted_rows_
-        if not added.any():
-            return values
-        values = values.copy()
-        values[added] = values[~added].max() if (~added).any() else 0.0
-        return values
-
     def _beam(self) -> int:
         return min(getattr(self, "_beam_override", self.beam_width), len(self.item_ids_))
 
     def _score_tokens(self, histories):
+        if self.scoring == "full":
+            return self._full_scores(histories)
         scores = np.full((len(histories), len(self.item_ids_)), -np.inf, dtype=np.float32)
         for row, generated in enumerate(self.generate(histories, beam_width=self._beam())):
             for item, score in generated:
