@@ -97,6 +97,12 @@ class DPTwoTower(InterestModel):
     own history is read on their device to score for them and never enters the
     released parameters except through the clipped, noised gradients.
 
+    What is *not* private: ``history_`` (per-step mean loss and the median / 90th
+    percentile of the per-user gradient norms, for choosing ``clip``) is computed on
+    the raw data; it is a diagnostic, not part of the released model. The number of
+    users (the averaging denominator) and the catalogue (every item with a content
+    vector) are treated as public.
+
     Scores of items already in the user's history are computed from the *rest* of
     the history (the leave-one-out used in training), so a seen item is not
     scored high just because it is an input; unseen items use the whole history.
