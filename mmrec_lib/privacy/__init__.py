@@ -2,6 +2,13 @@
 
 Four tools, each small enough to read in one sitting:
 
+* :class:`DPTwoTower` is the model the privacy target is measured on: a two-tower
+  whose item tower projects the clips' **public** content vectors
+  (:func:`public_content_vectors`) and whose user tower averages the user's
+  history on the device, trained with **user-level** DP-SGD by hand (per-user
+  gradients, clipping, Gaussian noise). Its only trained parameters are two small
+  shared projections and the item biases, so the noise is spread over about a
+  thousand numbers instead of every user's and item's embedding row.
 * :class:`DPMatrixFactorization` trains BPR matrix factorisation with DP-SGD written
   by hand in TensorFlow (per-example gradients, clipping to L2 norm ``clip``, Gaussian
   noise of standard deviation ``noise_multiplier * clip``, averaging), and
@@ -19,7 +26,9 @@ Four tools, each small enough to read in one sitting:
 
 What the guarantees cover
 -------------------------
-DP-SGD here is **example-level**: one example is one interaction (user, item), and
+:class:`DPTwoTower` clips each sampled **user's** whole gradient, so its epsilon
+is **user-level** (and therefore also holds for a single interaction).
+:class:`DPMatrixFactorization` is **example-level**: one example is one interaction (user, item), and
 neighbouring datasets differ in one interaction. A user with 50 interactions is
 protected with roughly ``50 * epsilon`` (group privacy), not ``epsilon``. User-level
 privacy needs every user's whole contribution clipped together; that is what
@@ -36,6 +45,7 @@ from mmrec_lib.privacy.dp_sgd import (
     bpr_per_example_gradients,
     clip_and_noise,
 )
+from mmrec_lib.privacy.dp_two_tower import DPTwoTower, public_content_vectors
 from mmrec_lib.privacy.federated import FederatedMatrixFactorization, federated_fit
 from mmrec_lib.privacy.membership import membership_inference_auc
 from mmrec_lib.privacy.on_device import ItemIndex, user_vector_from_history
@@ -46,6 +56,8 @@ __all__ = [
     "epsilon_for",
     "noise_for_epsilon",
     "DPMatrixFactorization",
+    "DPTwoTower",
+    "public_content_vectors",
     "FederatedMatrixFactorization",
     "federated_fit",
     "user_vector_from_history",

@@ -101,7 +101,14 @@ class DPMatrixFactorization(InterestModel):
 
     Parameters
     ----------
-    embedding_dim, epochs, batch_size (expected), learning_rate, l2, seed
+    embedding_dim, epochs, batch_size (expected), l2, seed
+    learning_rate : float > 0, optional
+        The summed row gradients are divided by the expected batch size, while a
+        row appears in only a few examples of a batch, so the step a row takes is
+        about ``learning_rate / batch_size`` per example. The default ``None`` is
+        ``0.2 * expected batch size`` (a per-example step of 0.2); a fixed small
+        rate such as 0.5 barely moves the rows once batches hold thousands of
+        interactions (measured on MiniClips small: NDCG@10 below popularity).
     clip : float > 0
     noise_multiplier : float >= 0
     delta : float in (0, 1), optional
@@ -109,7 +116,7 @@ class DPMatrixFactorization(InterestModel):
     """
 
     def __init__(self, *, embedding_dim: int = 16, epochs: int = 10, batch_size: int = 256,
-                 learning_rate: float = 0.5, l2: float = 0.0, clip: float = 1.0,
+                 learning_rate: float | None = None, l2: float = 0.0, clip: float = 1.0,
                  noise_multiplier: float = 1.0, delta: float | None = None, seed: int = 0):
         self.embedding_dim = embedding_dim
         self.epochs = epochs
@@ -125,7 +132,8 @@ class DPMatrixFactorization(InterestModel):
         check_int("embedding_dim", self.embedding_dim)
         check_int("epochs", self.epochs)
         check_int("batch_size", self.batch_size)
-        check_number("learning_rate", self.learning_rate, low=0.0, low_inclusive=False)
+        if self.learning_rate is not None:
+            check_number("learning_rate", self.learning_rate, low=0.0, low_inclusive=False)
         check_number("l2", self.l2, low=0.0)
         check_number("clip", self.clip, low=0.0, low_inclusive=False, allow_inf=True)
         check_number("noise_multiplier", self.noise_multiplier, low=0.0)
@@ -154,6 +162,8 @@ class DPMatrixFactorization(InterestModel):
         rate = min(1.0, self.batch_size / n)
         expected = rate * n
         steps = max(1, int(round(self.epochs / rate)))
+        learning_rate = 0.2 * expected if self.learning_rate is None else self.learning_rate
+        self.learning_rate_ = learning_rate
         self.history_ = {"loss": []}
         for _ in range(steps):
             chosen = np.flatnonzero(rng.random(n) < rate)
@@ -170,7 +180,7 @@ class DPMatrixFactorization(InterestModel):
             noisy = [d + (generator.normal(tf.shape(d), stddev=self.noise_multiplier * self.clip)
                           if self.noise_multiplier > 0 else 0.0) for d in dense]
             for variable, gradient in zip((P, Q, b), noisy):
-                variable.assign_sub(self.learning_rate * gradient / expected)
+                variable.assign_sub(learning_rate * gradient / expected)
             if len(chosen):
                 difference = (tf.reduce_sum(tf.gather(P, users[chosen]) * (
                     tf.gather(Q, items[chosen]) - tf.gather(Q, negatives)), 1)

@@ -38,10 +38,16 @@ class FederatedMatrixFactorization(InterestModel):
     cohort size and adds the result to ``Q``. ``metrics_`` has one row per round.
     The score of a user is :math:`p_u \cdot q_i` with :math:`p_u` re-computed from the
     user's training row, exactly what the device computes (see :class:`ItemIndex`).
+
+    ``learning_rate=None`` (default) is ``1.6 * n_items``: a client's loss is a
+    mean over all items, so the gradient of one item row is of order
+    ``1 / n_items`` and a fixed rate of 1 barely moves ``Q`` on a catalogue of
+    hundreds of clips (measured on MiniClips small: below popularity).
     """
 
     def __init__(self, *, embedding_dim: int = 16, rounds: int = 50, clients_per_round: int = 32,
-                 local_steps: int = 1, learning_rate: float = 1.0, clip: float = math.inf,
+                 local_steps: int = 1, learning_rate: float | None = None,
+                 clip: float = math.inf,
                  noise_multiplier: float = 0.0, l2: float = 1.0, seed: int = 0):
         self.embedding_dim = embedding_dim
         self.rounds = rounds
@@ -58,7 +64,8 @@ class FederatedMatrixFactorization(InterestModel):
         check_int("rounds", self.rounds)
         check_int("clients_per_round", self.clients_per_round)
         check_int("local_steps", self.local_steps)
-        check_number("learning_rate", self.learning_rate, low=0.0, low_inclusive=False)
+        if self.learning_rate is not None:
+            check_number("learning_rate", self.learning_rate, low=0.0, low_inclusive=False)
         check_number("clip", self.clip, low=0.0, low_inclusive=False, allow_inf=True)
         check_number("noise_multiplier", self.noise_multiplier, low=0.0)
         check_number("l2", self.l2, low=0.0, low_inclusive=False)
@@ -72,6 +79,8 @@ class FederatedMatrixFactorization(InterestModel):
         if self.noise_multiplier > 0 and math.isinf(self.clip):
             raise ParameterError("noise_multiplier > 0 needs a finite clip (the noise is "
                                  "noise_multiplier * clip)")
+        learning_rate = 1.6 * num_items if self.learning_rate is None else self.learning_rate
+        self.learning_rate_ = learning_rate
         rng = np.random.default_rng(self.seed)
         Q = rng.normal(0, 1.0 / math.sqrt(self.embedding_dim),
                        (num_items, self.embedding_dim))
@@ -87,7 +96,7 @@ class FederatedMatrixFactorization(InterestModel):
                     loss, gradient = _client_loss_and_gradient(rows[user], local, self.l2)
                     if step == 0:
                         losses.append(loss)
-                    local -= self.learning_rate * gradient
+                    local -= learning_rate * gradient
                 update = local - Q
                 norm = float(np.linalg.norm(update))
                 norms.append(norm)
@@ -114,7 +123,7 @@ class FederatedMatrixFactorization(InterestModel):
 
 def federated_fit(train: pd.DataFrame, *, rounds: int = 50, clients_per_round: int = 32,
                   local_steps: int = 1, clip: float = math.inf, noise: float = 0.0,
-                  learning_rate: float = 1.0, embedding_dim: int = 16, l2: float = 1.0,
+                  learning_rate: float | None = None, embedding_dim: int = 16, l2: float = 1.0,
                   seed: int = 0) -> tuple[FederatedMatrixFactorization, pd.DataFrame]:
     """Train :class:`FederatedMatrixFactorization`; return the model and its per-round metrics.
 
