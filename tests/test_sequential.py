@@ -284,6 +284,10 @@ def test_fit_bad_input(rule_split):
     ({"all_windows": 1}, "all_windows"),
     ({"loss": "bpr"}, "loss"),
     ({"loss": "sampled", "num_negatives": 0}, "num_negatives"),
+    ({"weight_decay": -1e-4}, "weight_decay"),
+    ({"label_smoothing": 1.0}, "label_smoothing"),
+    ({"label_smoothing": float("nan")}, "label_smoothing"),
+    ({"loss": "sampled", "label_smoothing": 0.1}, "label_smoothing"),
 ])
 def test_sasrec_bad_params(rule_split, params, match):
     with pytest.raises(ParameterError, match=match):
@@ -298,6 +302,30 @@ def test_sasrec_sampled_softmax_with_log_q_learns_the_rule(rule_split):
     model.fit(rule_split.train)
     assert sq.evaluate_next_item(model, rule_split, k=1)["hr@1"] > 0.8
     assert model.history_["loss"][-1] < model.history_["loss"][0]
+
+
+def test_smoothed_cross_entropy_hand_computed():
+    from mmrec_lib.sequential._networks import smoothed_cross_entropy
+
+    logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]], np.float32)
+    labels = np.array([0, 2])
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = [-(0.9 * log_p[r, labels[r]] + 0.1 * log_p[r].mean()) for r in range(2)]
+    np.testing.assert_allclose(smoothed_cross_entropy(labels, logits, 0.1).numpy(), expected,
+                               rtol=1e-5)
+    # No smoothing: the plain cross-entropy.
+    np.testing.assert_allclose(smoothed_cross_entropy(labels, logits, 0.0).numpy(),
+                               -log_p[[0, 1], labels], rtol=1e-5)
+
+
+def test_sasrec_weight_decay_and_label_smoothing_learn_the_rule(rule_split):
+    model = sq.SASRecModel(max_len=8, embedding_dim=16, num_blocks=1, num_heads=2,
+                           dropout=0.1, learning_rate=1e-2, epochs=12, batch_size=16,
+                           patience=None, weight_decay=1e-3, label_smoothing=0.1, seed=0)
+    model.fit(rule_split.train)
+    assert sq.evaluate_next_item(model, rule_split, k=1)["hr@1"] > 0.8
+    # Smoothing keeps the loss above the smoothed target's entropy (> 0 at the optimum).
+    assert model.history_["loss"][-1] > 0.1 * np.log(NUM_ITEMS) * 0.5
 
 
 def test_sasrec_needs_a_next_item():

@@ -15,7 +15,7 @@ from mmrec_lib._env import import_tensorflow
 from mmrec_lib.sequential.evaluation import next_item_metrics
 
 __all__ = ["NextItemNetwork", "SASRecNetwork", "GRU4RecNetwork", "causal_attention_mask",
-           "ValidationRanking"]
+           "ValidationRanking", "smoothed_cross_entropy"]
 
 tf = import_tensorflow()
 keras = tf.keras
@@ -51,6 +51,19 @@ def causal_decode(network, token_embedding, tokens, training=None):
     for block in network.blocks:
         x = block(x, mask, training=training) * valid
     return network.final_norm(x) * valid
+
+
+def smoothed_cross_entropy(labels, logits, smoothing: float):
+    """Softmax cross-entropy against ``(1 - smoothing) * one_hot + smoothing / n_items``.
+
+    Label smoothing (Szegedy et al., 2016): the target keeps ``1 - smoothing`` of
+    the probability mass, the rest is spread evenly over the catalogue, which
+    keeps the logits from growing without bound on a small data set.
+    """
+    log_p = tf.nn.log_softmax(logits)
+    target = -tf.gather(log_p, labels, batch_dims=1)
+    uniform = -tf.reduce_mean(log_p, axis=-1)
+    return (1.0 - smoothing) * target + smoothing * uniform
 
 
 class NextItemNetwork(keras.Model):
@@ -107,6 +120,9 @@ class NextItemNetwork(keras.Model):
             labels = tf.boolean_mask(targets, keep) - 1
             if getattr(self, "log_q", None) is not None:
                 loss = tf.reduce_mean(self._sampled_loss(kept, labels))
+            elif getattr(self, "label_smoothing", 0.0) > 0:
+                loss = tf.reduce_mean(smoothed_cross_entropy(
+                    labels, self.item_logits(kept), self.label_smoothing))
             else:
                 loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
                     labels, self.item_logits(kept)))

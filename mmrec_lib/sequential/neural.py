@@ -98,6 +98,12 @@ class KerasSequentialModel(SequentialModel):
             raise ParameterError(f"all_windows={self.all_windows!r} must be True or False")
         check_choice("loss", getattr(self, "loss", "full"), ("full", "sampled"))
         check_int("num_negatives", getattr(self, "num_negatives", 1))
+        check_number("weight_decay", getattr(self, "weight_decay", 0.0), low=0)
+        check_number("label_smoothing", getattr(self, "label_smoothing", 0.0), low=0, high=1,
+                     high_inclusive=False)
+        if getattr(self, "label_smoothing", 0.0) > 0 and getattr(self, "loss", "full") != "full":
+            raise ParameterError("label_smoothing needs loss='full' (it spreads mass over the "
+                                 "whole catalogue)")
 
     def _network(self, num_items: int):
         raise NotImplementedError
@@ -122,7 +128,11 @@ class KerasSequentialModel(SequentialModel):
                                  minlength=len(self.item_ids_)).astype(np.float64) + 1.0
             self.network_.use_sampled_softmax(np.log(counts / counts.sum()),
                                               self.num_negatives, self.seed)
-        self.network_.compile(optimizer=tf.keras.optimizers.Adam(self.learning_rate))
+        self.network_.label_smoothing = float(getattr(self, "label_smoothing", 0.0))
+        weight_decay = float(getattr(self, "weight_decay", 0.0))
+        optimizer = (tf.keras.optimizers.AdamW(self.learning_rate, weight_decay=weight_decay)
+                     if weight_decay > 0 else tf.keras.optimizers.Adam(self.learning_rate))
+        self.network_.compile(optimizer=optimizer)
         dataset = (tf.data.Dataset.from_tensor_slices((inputs, targets))
                    .shuffle(len(inputs), seed=self.seed, reshuffle_each_iteration=True)
                    .batch(self.batch_size))
@@ -263,13 +273,19 @@ class SASRecModel(KerasSequentialModel):
         are masked. For catalogues too large for the full softmax.
     num_negatives : int >= 1
         Negatives per batch of the sampled loss.
+    weight_decay : float >= 0
+        Decoupled weight decay (AdamW, Loshchilov & Hutter, 2019); 0: plain Adam.
+    label_smoothing : float in [0, 1)
+        Share of the target's probability spread evenly over the catalogue
+        (``loss="full"`` only); 0: plain cross-entropy.
     """
 
     def __init__(self, *, max_len: int = 50, embedding_dim: int = 64, num_blocks: int = 2,
                  num_heads: int = 1, dropout: float = 0.2, learning_rate: float = 1e-3,
                  epochs: int = 50, batch_size: int = 128, patience: int | None = 5,
                  all_windows: bool = True, seed: int = 0, loss: str = "full",
-                 num_negatives: int = 256):
+                 num_negatives: int = 256, weight_decay: float = 0.0,
+                 label_smoothing: float = 0.0):
         self.max_len = max_len
         self.embedding_dim = embedding_dim
         self.num_blocks = num_blocks
@@ -283,6 +299,8 @@ class SASRecModel(KerasSequentialModel):
         self.seed = seed
         self.loss = loss
         self.num_negatives = num_negatives
+        self.weight_decay = weight_decay
+        self.label_smoothing = label_smoothing
 
     def _check_params(self):
         self._check_common()
@@ -307,12 +325,13 @@ class GRU4RecModel(KerasSequentialModel):
     projection, scored against the tied item embeddings with the same full
     softmax loss as :class:`SASRecModel` (so the comparison is about the
     sequence encoder). Parameters as :class:`SASRecModel`, without the
-    attention ones.
+    attention ones and the sampled loss.
     """
 
     def __init__(self, *, max_len: int = 50, embedding_dim: int = 64, dropout: float = 0.2,
                  learning_rate: float = 1e-3, epochs: int = 50, batch_size: int = 128,
-                 patience: int | None = 5, all_windows: bool = True, seed: int = 0):
+                 patience: int | None = 5, all_windows: bool = True, seed: int = 0,
+                 weight_decay: float = 0.0, label_smoothing: float = 0.0):
         self.max_len = max_len
         self.embedding_dim = embedding_dim
         self.dropout = dropout
@@ -322,6 +341,8 @@ class GRU4RecModel(KerasSequentialModel):
         self.patience = patience
         self.all_windows = all_windows
         self.seed = seed
+        self.weight_decay = weight_decay
+        self.label_smoothing = label_smoothing
 
     def _check_params(self):
         self._check_common()
