@@ -240,7 +240,8 @@ def main() -> None:
                  else (args.part.split("_")[1],))
         output["miniclips"], output["miniclips_cold"] = run_miniclips(seeds, epochs, args.quick,
                                                                       parts)
-    output.update({"seeds": seeds, "max_epochs": epochs, "seconds": round(total.elapsed(), 1),
+    output.update({"seeds": seeds, "max_epochs": epochs,
+                   "movielens_max_epochs": 5 if args.quick else args.movielens_epochs, "seconds": round(total.elapsed(), 1),
                    "peak_rss_mb": round(common.peak_rss_mb(), 1)})
     common.emit(output)
 
