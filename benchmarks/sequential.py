@@ -65,8 +65,9 @@ def neural_models(seed: int, epochs: int) -> dict:
     (``all_windows``), early stopping on validation NDCG@10 with the best epoch's
     weights restored. Measured on seed 0 (validation NDCG@10): with the old
     patience of 5 SASRec stopped at epoch 17 on a noisy plateau (best 0.107 at
-    epoch 12) although it kept rising to 0.120 by epoch 41; GRU4Rec levels off
-    near 0.103 from epoch 13. Both get the same budget and patience 10.
+    epoch 12) although it kept rising to 0.120 by epoch 41; GRU4Rec looked level
+    near 0.103 at epochs 13-17 but its best epochs in the 3-seed run were 31-35.
+    Both get the same budget (40 epochs) and patience 10.
     Tried and not kept for SASRec: max_len 200 (an epoch costs ~2.5x, it learns
     slower per epoch: 0.059 after 6 epochs vs 0.096) and dropout 0.4 (0.100 vs
     0.107 after 13 epochs).
@@ -394,7 +395,8 @@ def main() -> None:
                  else (args.part.split("_")[1],))
         output["miniclips"], output["miniclips_cold"] = run_miniclips(seeds, epochs, args.quick,
                                                                       parts)
-    output.update({"seeds": seeds, "max_epochs": epochs, "seconds": round(total.elapsed(), 1),
+    output.update({"seeds": seeds, "max_epochs": epochs,
+                   "movielens_max_epochs": 5 if args.quick else args.movielens_epochs, "seconds": round(total.elapsed(), 1),
                    "peak_rss_mb": round(common.peak_rss_mb(), 1)})
     common.emit(output)
 
