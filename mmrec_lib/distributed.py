@@ -112,7 +112,12 @@ class FeatureWorker:
             from mmrec_lib._env import import_tensorflow
 
             tf = import_tensorflow()
-            tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+            except RuntimeError:
+                # TensorFlow already ran in this process (a worker built in a notebook or
+                # a test, not in a Ray actor): it keeps the threads it started with.
+                pass
             from mmrec_lib.audio import MusicnnEncoder
 
             self.audio = MusicnnEncoder("MTT_musicnn")

@@ -171,3 +171,22 @@ def test_ray_features_equal_single_process_and_index(model_dir, miniclips_tiny):
     _, expected = similarity.top_k(result["text"][:5] @ result["text"].T, k=10,
                                    return_scores=True)
     np.testing.assert_allclose(scores, expected, atol=1e-5)
+
+
+def test_feature_worker_with_audio_in_a_process_where_tensorflow_already_ran(monkeypatch):
+    """A worker built outside a Ray actor (chapter 10's fallback) must not fail on TF threads."""
+    import mmrec_lib._env as env
+    import mmrec_lib.audio as audio
+
+    class StartedTF:  # TensorFlow refuses new thread settings once it has run
+        class config:  # noqa: N801 (mirrors tf.config)
+            class threading:  # noqa: N801
+                @staticmethod
+                def set_intra_op_parallelism_threads(n):
+                    raise RuntimeError("Intra op parallelism cannot be modified after "
+                                       "initialization.")
+
+    monkeypatch.setattr(env, "import_tensorflow", lambda: StartedTF)
+    monkeypatch.setattr(audio, "MusicnnEncoder", lambda name: ("musicnn", name))
+    worker = distributed.FeatureWorker(("audio",))
+    assert worker.audio == ("musicnn", "MTT_musicnn") and worker.text is None
