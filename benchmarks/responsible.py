@@ -1,7 +1,8 @@
 """Responsible recommendation on MiniClips small: faithful explanations, fair re-ranking, privacy.
 
 Run: ``MMREC_DATA_DIR=<cache> python benchmarks/responsible.py`` (``--seeds 0 1 2``;
-``--quick`` for a smoke run: one seed, fewer epochs, users and weights).
+``--quick`` for a smoke run: one seed, fewer epochs, users and weights; ``--parts privacy``
+runs only the privacy part, ``--parts explain rerank`` the other two).
 
 Protocol, per seed (the seed sets the split and every model's seed):
 
@@ -27,13 +28,19 @@ Protocol, per seed (the seed sets the split and every model's seed):
   ``creator_gap`` (total variation between exposure share and test-relevance
   share over the creator size groups) and ``creator_gap_base`` (the model's).
   The whole curve is in ``curves``.
-* **privacy**: per-user stratified split 80 / 20. Non-private BPR matrix
-  factorisation (:class:`DPMatrixFactorization` without noise or clipping),
-  the same with DP-SGD at ``--target-epsilon`` (delta = 1 / N, N = training
-  interactions, example-level), FedAvg (:func:`federated_fit`, a tenth of the users
-  per round, local user vectors) and its centralised counterpart (the same model
-  and rounds with every user in every round). NDCG@10 on test and the
-  membership-inference AUC (train rows vs test rows, Yeom et al. 2018).
+* **privacy**: per-user stratified split 80 / 20. The target model is
+  :class:`DPTwoTower` (content two-tower, user-level privacy): non-private, and
+  at ``--target-epsilon`` (delta = 1 / N, N = training interactions) with its item
+  biases released once as a Gaussian histogram of per-user-normalised counts and
+  the rest trained by full-batch DP-SGD (both Gaussian mechanisms composed by the
+  RDP accountant); ``dp_sgd_biases`` is the same at the same epsilon with the
+  biases trained by DP-SGD too (the previous protocol). References: non-private
+  BPR matrix factorisation (:class:`DPMatrixFactorization` without noise or
+  clipping), the same with example-level DP-SGD, popularity, FedAvg
+  (:func:`federated_fit`, a tenth of the users per round, local user vectors) and
+  its centralised counterpart (the same model and rounds with every user in every
+  round). NDCG@10 on test and the membership-inference AUC (train rows vs test
+  rows, Yeom et al. 2018).
 
 The last line of stdout is one JSON object:
 ``{"explain": {fusion: {"deletion_win_rate", "deletion_win_rate_std", "shapley_max_error"}},
@@ -59,6 +66,7 @@ from mmrec_lib.datasets import miniclips
 FUSIONS = ("concat", "attention", "gated")
 LAMBDAS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7)
 RERANKERS = ("mmr", "calibrated", "exposure")
+PARTS = ("explain", "rerank", "privacy")
 #: Creator size groups by the creator's number of clips (Zipf sizes in MiniClips 4).
 CREATOR_SIZES = ((3, "small"), (15, "medium"), (math.inf, "large"))
 
@@ -72,6 +80,13 @@ CONTENT_DIM = 12
 TWO_TOWER = {"embedding_dim": 8, "epochs": 30.0, "sampling_rate": 1.0, "learning_rate": 0.05,
              "max_positives": 64}
 DP_CLIP = 1.5
+#: The item biases of the DP model are released once as a Gaussian histogram of
+#: per-user-normalised counts (noise multiplier DP_BIAS_NOISE, L2 sensitivity 1 per user)
+#: instead of trained by DP-SGD; the two Gaussian mechanisms are composed by the RDP
+#: accountant and the DP-SGD noise multiplier is what the release leaves of epsilon.
+#: Chosen on seed 0, validation rows carved from the training split: 1.0 / 1.5 (DP-SGD
+#: alone, 45 steps instead of 30, momentum SGD instead of Adam were worse; see dp7's report).
+DP_BIAS_NOISE = 1.0
 #: Reference models: BPR MF (example-level DP-SGD, default learning rate 0.2 x batch) and
 #: FedAvg; MF_DP_CLIP: the median per-example MF gradient norm is far below 1.
 MF_DP_CLIP = 0.1
@@ -205,7 +220,10 @@ def privacy_part(ds, content, seed: int, epochs: int, rounds: int,
     n = len(train)
     delta = 1.0 / n  # N = training interactions: smaller than 1 / users, so it holds for both
     steps = max(1, int(round(TWO_TOWER["epochs"] / TWO_TOWER["sampling_rate"])))
-    noise = privacy.noise_for_epsilon(target_epsilon, TWO_TOWER["sampling_rate"], steps, delta)
+    noise = privacy.noise_for_epsilon(target_epsilon, TWO_TOWER["sampling_rate"], steps, delta,
+                                      release_noise=DP_BIAS_NOISE)
+    sgd_noise = privacy.noise_for_epsilon(target_epsilon, TWO_TOWER["sampling_rate"], steps,
+                                          delta)
     batch_size = n // 10
     mf_steps = int(round(epochs / (batch_size / n)))
     mf_noise = privacy.noise_for_epsilon(target_epsilon, batch_size / n, mf_steps, delta)
@@ -215,7 +233,10 @@ def privacy_part(ds, content, seed: int, epochs: int, rounds: int,
         "non_private": privacy.DPTwoTower(noise_multiplier=0.0, clip=math.inf, seed=seed,
                                           **TWO_TOWER),
         "dp": privacy.DPTwoTower(noise_multiplier=noise, clip=DP_CLIP, delta=delta, seed=seed,
-                                 **TWO_TOWER),
+                                 bias_noise_multiplier=DP_BIAS_NOISE, **TWO_TOWER),
+        # the previous protocol (item biases trained by DP-SGD too), for comparison
+        "dp_sgd_biases": privacy.DPTwoTower(noise_multiplier=sgd_noise, clip=DP_CLIP,
+                                            delta=delta, seed=seed, **TWO_TOWER),
     }
     for model in fitted.values():
         model.fit(train, content)
@@ -237,9 +258,12 @@ def privacy_part(ds, content, seed: int, epochs: int, rounds: int,
         result[name] = {"ndcg@10": float(table["value"].iloc[0]),
                         "mia_auc": privacy.membership_inference_auc(model, train, test)}
     result["dp"]["epsilon"] = fitted["dp"].epsilon_
+    result["dp_sgd_biases"]["epsilon"] = fitted["dp_sgd_biases"].epsilon_
     result["dp_mf"]["epsilon"] = fitted["dp_mf"].epsilon_
     norms = fitted["non_private"].history_
-    result["settings"] = {"noise_multiplier": noise, "mf_noise_multiplier": mf_noise,
+    result["settings"] = {"noise_multiplier": noise, "bias_noise_multiplier": DP_BIAS_NOISE,
+                          "sgd_only_noise_multiplier": sgd_noise,
+                          "mf_noise_multiplier": mf_noise,
                           "delta": delta, "steps": steps,
                           "grad_norm_median": float(np.median(norms["norm_median"])),
                           "grad_norm_p90": float(np.median(norms["norm_p90"])),
@@ -249,7 +273,10 @@ def privacy_part(ds, content, seed: int, epochs: int, rounds: int,
         f"{k} ndcg {v['ndcg@10']:.3f} mia {v['mia_auc']:.3f}" for k, v in result.items()
         if k != "settings") + f", eps {fitted['dp'].epsilon_:.2f} (z={noise:.2f}); per-user "
         f"gradient norm median {result['settings']['grad_norm_median']:.2f}, p90 "
-        f"{result['settings']['grad_norm_p90']:.2f} (non-private run), clip {DP_CLIP}",
+        f"{result['settings']['grad_norm_p90']:.2f} (non-private run), clip {DP_CLIP}; "
+        f"DP/non-private {result['dp']['ndcg@10'] / result['non_private']['ndcg@10']:.3f}, "
+        f"biases by DP-SGD too "
+        f"{result['dp_sgd_biases']['ndcg@10'] / result['non_private']['ndcg@10']:.3f}",
         flush=True)
     return result
 
@@ -263,7 +290,11 @@ def main() -> None:
     parser = common.make_parser(__doc__, seeds=(0, 1, 2), quick="1 seed, short training",
                                 epochs=15, explain_users=40, mf_epochs=20, rounds=100)
     parser.add_argument("--target-epsilon", type=float, default=8.0)
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="which parts to run (default all); e.g. --parts privacy")
     args = parser.parse_args()
+    parts = set(args.parts)
+    fusions = FUSIONS if "explain" in parts else ("concat",) if "rerank" in parts else ()
     lambdas = LAMBDAS
     if args.quick:
         args.seeds, args.epochs, args.explain_users = args.seeds[:1], 3, 10
@@ -285,22 +316,23 @@ def main() -> None:
     for seed in args.seeds:
         split = splits.stratified_split(ds.interactions, ratio=0.7, validation_ratio=0.1,
                                         seed=seed)
-        for fusion in FUSIONS:
+        for fusion in fusions:
             with common.Stopwatch() as fit_clock:
                 model = models.MultimodalRecommender(**models.two_tower_settings(
                     fusion=fusion, epochs=args.epochs, seed=seed)).fit(
                     split.train, item_features, validation=split.validation)
-            rng = np.random.default_rng(seed)
-            users = rng.choice(np.unique(split.test["user_id"]), args.explain_users,
-                               replace=False)
-            result = explain_fusion(model, users, seen_mask([split.train, split.validation],
-                                                            users, model))
-            explain_runs[fusion].append(result["deletion_win_rate"])
-            errors[fusion].append(result["shapley_max_error"])
-            print(f"  seed {seed} {fusion}: fit {fit_clock.seconds:.0f} s, deletion win rate "
-                  f"{result['deletion_win_rate']:.3f}, Shapley efficiency error "
-                  f"{result['shapley_max_error']:.1e}", flush=True)
-            if fusion == "concat":
+            if "explain" in parts:
+                rng = np.random.default_rng(seed)
+                users = rng.choice(np.unique(split.test["user_id"]), args.explain_users,
+                                   replace=False)
+                result = explain_fusion(model, users, seen_mask([split.train, split.validation],
+                                                                users, model))
+                explain_runs[fusion].append(result["deletion_win_rate"])
+                errors[fusion].append(result["shapley_max_error"])
+                print(f"  seed {seed} {fusion}: fit {fit_clock.seconds:.0f} s, deletion win "
+                      f"rate {result['deletion_win_rate']:.3f}, Shapley efficiency error "
+                      f"{result['shapley_max_error']:.1e}", flush=True)
+            if fusion == "concat" and "rerank" in parts:
                 ids = model.item_ids_
                 curves = rerank_curves(model, ds, split, lambdas,
                                        categories.reindex(ids).to_numpy().astype(np.int64),
@@ -309,61 +341,76 @@ def main() -> None:
                     rerank_runs[name].append(choose(curve))
                     curves_all[name].append(curve)
                     print(f"  seed {seed} rerank {name}: {rerank_runs[name][-1]}", flush=True)
-        privacy_runs.append(privacy_part(ds, content, seed, args.mf_epochs, args.rounds,
-                                         args.target_epsilon))
+        if "privacy" in parts:
+            privacy_runs.append(privacy_part(ds, content, seed, args.mf_epochs, args.rounds,
+                                             args.target_epsilon))
 
-    out: dict = {"explain": {}, "rerank": {}, "privacy": {}, "curves": {}}
-    for fusion in FUSIONS:
-        rate, std = mean_std(explain_runs[fusion])
-        out["explain"][fusion] = {"deletion_win_rate": rate, "deletion_win_rate_std": std,
-                                  "shapley_max_error": float(max(errors[fusion]))}
-    for name in RERANKERS:
-        runs = pd.DataFrame(rerank_runs[name])
-        out["rerank"][name] = {column: mean_std(runs[column])[0] for column in runs}
-        out["rerank"][name]["ndcg_rel_loss_max"] = round(float(runs["ndcg_rel_loss"].max()), 4)
-        mean_curve = pd.concat(curves_all[name]).groupby("lambda").mean()
-        out["curves"][name] = {column: [round(float(v), 4) for v in mean_curve[column]]
-                               for column in ("ndcg", "coverage", "creator_gap",
-                                              "miscalibration")}
-        out["curves"][name]["lambda"] = [float(v) for v in mean_curve.index]
-    get = lambda model, key: [run[model][key] for run in privacy_runs]  # noqa: E731
-    non_private = np.asarray(get("non_private", "ndcg@10"))
-    ratio = np.asarray(get("dp", "ndcg@10")) / non_private
-    mf_ratio = np.asarray(get("dp_mf", "ndcg@10")) / np.asarray(get("mf", "ndcg@10"))
-    out["privacy"] = {
-        "dp": {"epsilon": round(max(get("dp", "epsilon")), 3),
-               "ndcg_ratio": mean_std(ratio)[0], "ndcg_ratio_std": mean_std(ratio)[1],
-               "ndcg_ratio_min": round(float(ratio.min()), 4),
-               "mia_auc": mean_std(get("dp", "mia_auc"))[0],
-               "ndcg@10": mean_std(get("dp", "ndcg@10"))[0],
-               "model": "DPTwoTower", "privacy_unit": "user", "delta": "1/N (N = training "
-               "interactions)"},
-        "non_private": {"mia_auc": mean_std(get("non_private", "mia_auc"))[0],
-                        "ndcg@10": mean_std(non_private)[0], "model": "DPTwoTower"},
-        "mf": {"ndcg@10": mean_std(get("mf", "ndcg@10"))[0],
-               "mia_auc": mean_std(get("mf", "mia_auc"))[0]},
-        "dp_mf": {"ndcg@10": mean_std(get("dp_mf", "ndcg@10"))[0],
-                  "ndcg_ratio": mean_std(mf_ratio)[0],
-                  "mia_auc": mean_std(get("dp_mf", "mia_auc"))[0],
-                  "epsilon": round(max(get("dp_mf", "epsilon")), 3),
-                  "privacy_unit": "interaction"},
-        "popularity": {"ndcg@10": mean_std(get("popularity", "ndcg@10"))[0]},
-        "fedavg": {"ndcg_ratio": mean_std(np.asarray(get("fedavg", "ndcg@10"))
-                                          / np.asarray(get("centralised", "ndcg@10")))[0],
-                   "ndcg@10": mean_std(get("fedavg", "ndcg@10"))[0],
-                   "centralised_ndcg@10": mean_std(get("centralised", "ndcg@10"))[0],
-                   "mia_auc": mean_std(get("fedavg", "mia_auc"))[0]},
-    }
+    out: dict = {}
+    if "explain" in parts:
+        out["explain"] = {}
+        for fusion in FUSIONS:
+            rate, std = mean_std(explain_runs[fusion])
+            out["explain"][fusion] = {"deletion_win_rate": rate, "deletion_win_rate_std": std,
+                                      "shapley_max_error": float(max(errors[fusion]))}
+    if "rerank" in parts:
+        out["rerank"], out["curves"] = {}, {}
+        for name in RERANKERS:
+            runs = pd.DataFrame(rerank_runs[name])
+            out["rerank"][name] = {column: mean_std(runs[column])[0] for column in runs}
+            out["rerank"][name]["ndcg_rel_loss_max"] = round(
+                float(runs["ndcg_rel_loss"].max()), 4)
+            mean_curve = pd.concat(curves_all[name]).groupby("lambda").mean()
+            out["curves"][name] = {column: [round(float(v), 4) for v in mean_curve[column]]
+                                   for column in ("ndcg", "coverage", "creator_gap",
+                                                  "miscalibration")}
+            out["curves"][name]["lambda"] = [float(v) for v in mean_curve.index]
+    if "privacy" in parts:
+        get = lambda model, key: [run[model][key] for run in privacy_runs]  # noqa: E731
+        non_private = np.asarray(get("non_private", "ndcg@10"))
+        ratio = np.asarray(get("dp", "ndcg@10")) / non_private
+        old_ratio = np.asarray(get("dp_sgd_biases", "ndcg@10")) / non_private
+        mf_ratio = np.asarray(get("dp_mf", "ndcg@10")) / np.asarray(get("mf", "ndcg@10"))
+        out["privacy"] = {
+            "dp": {"epsilon": round(max(get("dp", "epsilon")), 3),
+                   "ndcg_ratio": mean_std(ratio)[0], "ndcg_ratio_std": mean_std(ratio)[1],
+                   "ndcg_ratio_min": round(float(ratio.min()), 4),
+                   "mia_auc": mean_std(get("dp", "mia_auc"))[0],
+                   "ndcg@10": mean_std(get("dp", "ndcg@10"))[0],
+                   "ndcg_ratio_per_seed": [round(float(r), 4) for r in ratio],
+                   "model": "DPTwoTower", "privacy_unit": "user", "delta": "1/N (N = training "
+                   "interactions)", "mechanisms": "Gaussian histogram of item counts (once) + "
+                   "full-batch DP-SGD, composed by the RDP accountant"},
+            "dp_sgd_biases": {"epsilon": round(max(get("dp_sgd_biases", "epsilon")), 3),
+                              "ndcg_ratio": mean_std(old_ratio)[0],
+                              "ndcg_ratio_std": mean_std(old_ratio)[1],
+                              "ndcg_ratio_per_seed": [round(float(r), 4) for r in old_ratio],
+                              "ndcg@10": mean_std(get("dp_sgd_biases", "ndcg@10"))[0],
+                              "mia_auc": mean_std(get("dp_sgd_biases", "mia_auc"))[0]},
+            "non_private": {"mia_auc": mean_std(get("non_private", "mia_auc"))[0],
+                            "ndcg@10": mean_std(non_private)[0], "model": "DPTwoTower"},
+            "mf": {"ndcg@10": mean_std(get("mf", "ndcg@10"))[0],
+                   "mia_auc": mean_std(get("mf", "mia_auc"))[0]},
+            "dp_mf": {"ndcg@10": mean_std(get("dp_mf", "ndcg@10"))[0],
+                      "ndcg_ratio": mean_std(mf_ratio)[0],
+                      "mia_auc": mean_std(get("dp_mf", "mia_auc"))[0],
+                      "epsilon": round(max(get("dp_mf", "epsilon")), 3),
+                      "privacy_unit": "interaction"},
+            "popularity": {"ndcg@10": mean_std(get("popularity", "ndcg@10"))[0]},
+            "fedavg": {"ndcg_ratio": mean_std(np.asarray(get("fedavg", "ndcg@10"))
+                                              / np.asarray(get("centralised", "ndcg@10")))[0],
+                       "ndcg@10": mean_std(get("fedavg", "ndcg@10"))[0],
+                       "centralised_ndcg@10": mean_std(get("centralised", "ndcg@10"))[0],
+                       "mia_auc": mean_std(get("fedavg", "mia_auc"))[0]},
+        }
+        for key in ("noise_multiplier", "bias_noise_multiplier", "sgd_only_noise_multiplier",
+                    "steps", "grad_norm_median", "grad_norm_p90",
+                    "dp_clipped_fraction"):
+            out["privacy"]["dp"][key] = mean_std([r["settings"][key] for r in privacy_runs])[0]
     out["settings"] = {"size": "small", "seeds": args.seeds, "epochs": args.epochs,
                        "explain_users": args.explain_users, "mf_epochs": args.mf_epochs,
                        "rounds": args.rounds, "target_epsilon": args.target_epsilon,
-                       "noise_multiplier": round(privacy_runs[0]["settings"]["noise_multiplier"],
-                                                 4),
+                       "parts": sorted(parts),
                        "two_tower": {**TWO_TOWER, "content_dim": CONTENT_DIM, "clip": DP_CLIP},
-                       "grad_norm_median": mean_std([r["settings"]["grad_norm_median"]
-                                                     for r in privacy_runs])[0],
-                       "grad_norm_p90": mean_std([r["settings"]["grad_norm_p90"]
-                                                  for r in privacy_runs])[0],
                        "lambdas": list(lambdas), "seconds": round(clock.elapsed(), 1)}
     common.emit(out)
 

@@ -127,7 +127,8 @@ def test_seen_items_are_scored_from_the_rest_of_the_history():
     ("clip", 0.0), ("clip", -1.0), ("clip", math.nan), ("noise_multiplier", -0.5),
     ("sampling_rate", 0.0), ("sampling_rate", 1.5), ("epochs", 0), ("learning_rate", 0.0),
     ("delta", 1.0), ("embedding_dim", 0), ("max_positives", 0), ("loss", "hinge"),
-    ("item_bias", 1), ("clip", math.inf)])
+    ("item_bias", 1), ("clip", math.inf), ("optimizer", "rmsprop"), ("momentum", 1.0),
+    ("momentum", -0.1), ("bias_noise_multiplier", -1.0), ("bias_noise_multiplier", math.nan)])
 def test_dp_two_tower_rejects_bad_parameters(name, value):
     train, content = toy()
     with pytest.raises(ParameterError, match=name if name != "clip" or value != math.inf
@@ -147,3 +148,68 @@ def test_dp_two_tower_needs_content_for_every_item():
 def test_noise_for_an_epsilon_at_or_below_zero_is_refused(epsilon):
     with pytest.raises(ParameterError, match="target_epsilon"):
         privacy.noise_for_epsilon(epsilon, 1.0, 30, 1e-4)
+
+
+def test_released_biases_are_a_noised_histogram_of_normalised_counts_and_stay_fixed():
+    train, content = toy(per_user=4)
+    train = pd.concat([train, pd.DataFrame({"user_id": ["u0"] * 4,
+                                            "item_id": ["i5", "i6", "i7", "i8"]})])
+    train = train.drop_duplicates()
+    exact = privacy.DPTwoTower(embedding_dim=2, epochs=3, sampling_rate=1.0,
+                               noise_multiplier=0.0, clip=math.inf,
+                               bias_noise_multiplier=0.0).fit(train, content)
+    # each user adds 1/sqrt(|history|) to each of their items
+    sizes = train.groupby("user_id")["item_id"].transform("size")
+    expected = (1 / np.sqrt(sizes)).groupby(train["item_id"]).sum()
+    expected = expected.reindex(exact.item_ids_, fill_value=0.0).to_numpy()
+    np.testing.assert_allclose(exact.released_histogram_, expected, rtol=1e-9)
+    bias = np.log(expected + 1.0)
+    # fixed during training: what training added lies in the content space (content bias)
+    trained_part = exact.item_bias_ - (bias - bias.mean())
+    content_part = exact.content_ @ np.linalg.lstsq(exact.content_, trained_part, rcond=None)[0]
+    np.testing.assert_allclose(trained_part, content_part, atol=1e-4)
+    assert exact.epsilon_ == math.inf  # exact counts are not private
+    noisy = privacy.DPTwoTower(embedding_dim=2, epochs=3, sampling_rate=1.0,
+                               noise_multiplier=2.0, clip=1.0,
+                               bias_noise_multiplier=1.5).fit(train, content)
+    assert not np.allclose(noisy.released_histogram_, expected)
+    delta = 1 / len(train)
+    assert noisy.epsilon_ == pytest.approx(
+        privacy.epsilon_for(2.0, 1.0, 3, delta, release_noise=1.5))
+    # the release spends budget: more than the steps alone
+    assert noisy.epsilon_ > privacy.epsilon_for(2.0, 1.0, 3, delta)
+
+
+def test_released_biases_need_item_biases():
+    train, content = toy()
+    with pytest.raises(ParameterError, match="bias_noise_multiplier"):
+        privacy.DPTwoTower(item_bias=False, bias_noise_multiplier=1.0).fit(train, content)
+
+
+def test_momentum_optimizer_learns_the_content_groups():
+    train, content = toy()
+    model = privacy.DPTwoTower(embedding_dim=2, epochs=60, sampling_rate=1.0, optimizer="momentum",
+                               learning_rate=0.05, noise_multiplier=0.0, clip=math.inf,
+                               seed=0).fit(train, content)
+    scores = model.score(["u0", "u1"], [f"i{j}" for j in range(20)])
+    assert scores[0, :10].mean() > scores[0, 10:].mean()
+    assert scores[1, 10:].mean() > scores[1, :10].mean()
+    assert model.history_["loss"][-1] < model.history_["loss"][0]
+
+
+def test_composed_release_matches_one_gaussian_at_full_batch():
+    # at sampling rate 1, T Gaussian steps of multiplier z and one release of multiplier r
+    # compose (RDP) to one Gaussian of multiplier (T / z^2 + 1 / r^2) ** -0.5
+    steps, z, r, delta = 30, 4.0, 1.2, 1e-4
+    single = (steps / z**2 + 1 / r**2) ** -0.5
+    assert privacy.epsilon_for(z, 1.0, steps, delta, release_noise=r) == pytest.approx(
+        privacy.epsilon_for(single, 1.0, 1, delta), rel=1e-6)
+    noise = privacy.noise_for_epsilon(8.0, 1.0, steps, delta, release_noise=r)
+    assert privacy.epsilon_for(noise, 1.0, steps, delta, release_noise=r) <= 8.0
+    assert noise > privacy.noise_for_epsilon(8.0, 1.0, steps, delta)
+
+
+@pytest.mark.parametrize("release", [0.0, -1.0, math.nan])
+def test_epsilon_for_rejects_a_bad_release_noise(release):
+    with pytest.raises(ParameterError, match="release_noise"):
+        privacy.epsilon_for(1.0, 1.0, 10, 1e-4, release_noise=release)

@@ -8,7 +8,10 @@ Four tools, each small enough to read in one sitting:
   history on the device, trained with **user-level** DP-SGD by hand (per-user
   gradients, clipping, Gaussian noise). Its only trained parameters are two small
   shared projections and the item biases, so the noise is spread over about a
-  thousand numbers instead of every user's and item's embedding row.
+  thousand numbers instead of every user's and item's embedding row. The item
+  biases can instead be released once as a noised histogram of item counts
+  (``bias_noise_multiplier``), a second Gaussian mechanism composed with DP-SGD by
+  the accountant (:func:`epsilon_for` with ``release_noise``).
 * :class:`DPMatrixFactorization` trains BPR matrix factorisation with DP-SGD written
   by hand in TensorFlow (per-example gradients, clipping to L2 norm ``clip``, Gaussian
   noise of standard deviation ``noise_multiplier * clip``, averaging), and

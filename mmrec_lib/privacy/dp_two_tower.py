@@ -88,8 +88,8 @@ class DPTwoTower(InterestModel):
     negatives ``j``. The gradient of that loss is the user's per-example gradient:
     it is clipped to L2 norm ``clip``, the clipped gradients are summed, Gaussian
     noise of standard deviation ``noise_multiplier * clip`` is added and the sum is
-    divided by the expected number of sampled users. Adam then takes the step
-    (post-processing: no privacy cost).
+    divided by the expected number of sampled users. Adam (or SGD with momentum,
+    ``optimizer``) then takes the step (post-processing: no privacy cost).
 
     Privacy unit: because a user's whole contribution is clipped together,
     ``epsilon_`` (:func:`epsilon_for` of the run) is **user-level**, which implies
@@ -116,12 +116,28 @@ class DPTwoTower(InterestModel):
     sampling_rate : float in (0, 1]
         Poisson sampling probability of a user per step.
     learning_rate : float > 0
-        Adam's step size.
+        The optimiser's step size.
     clip : float > 0 (inf for no clipping)
     noise_multiplier : float >= 0
         ``0`` gives non-private training of the same model (``epsilon_ = inf``).
     max_positives : int
         Training items of a user per step (a random subset when the user has more).
+    optimizer : {"adam", "momentum"}
+        How the noised mean gradient becomes a step (post-processing, no privacy cost).
+        Adam divides by a running RMS, so a coordinate whose gradient is mostly noise
+        still takes steps of size ``learning_rate``; SGD with momentum steps in
+        proportion to the (averaged) noisy gradient.
+    momentum : float in [0, 1)
+        Momentum of ``optimizer="momentum"``.
+    bias_noise_multiplier : float >= 0, optional
+        None (default): the item biases are trained by DP-SGD with the other
+        parameters. A number: they are instead **released once**, before training,
+        as ``log(1 + noisy histogram)`` of per-user-normalised counts (each user adds
+        ``1/sqrt(|history|)`` to each of their items: L2 sensitivity 1) with Gaussian
+        noise of this multiplier, and kept fixed; DP-SGD then trains only the towers
+        and the content bias. ``epsilon_`` composes both Gaussian mechanisms (RDP,
+        :func:`epsilon_for` with ``release_noise``). ``0`` releases exact counts
+        (not private: ``epsilon_ = inf``).
     delta : float in (0, 1), optional
         Default ``1 / number of training interactions`` (smaller than ``1 / users``).
     seed : int
@@ -132,7 +148,8 @@ class DPTwoTower(InterestModel):
     def __init__(self, *, embedding_dim: int = 16, epochs: float = 20.0,
                  sampling_rate: float = 0.2, learning_rate: float = 0.05, clip: float = 1.0,
                  noise_multiplier: float = 1.0, max_positives: int = 64,
-                 loss: str = "softmax", item_bias: bool = True,
+                 loss: str = "softmax", item_bias: bool = True, optimizer: str = "adam",
+                 momentum: float = 0.9, bias_noise_multiplier: float | None = None,
                  delta: float | None = None, seed: int = 0):
         self.embedding_dim = embedding_dim
         self.epochs = epochs
@@ -143,6 +160,9 @@ class DPTwoTower(InterestModel):
         self.max_positives = max_positives
         self.loss = loss
         self.item_bias = item_bias
+        self.optimizer = optimizer
+        self.momentum = momentum
+        self.bias_noise_multiplier = bias_noise_multiplier
         self.delta = delta
         self.seed = seed
 
@@ -156,6 +176,13 @@ class DPTwoTower(InterestModel):
         check_number("noise_multiplier", self.noise_multiplier, low=0.0)
         check_int("max_positives", self.max_positives)
         check_choice("loss", self.loss, ("softmax", "bpr"))
+        check_choice("optimizer", self.optimizer, ("adam", "momentum"))
+        check_number("momentum", self.momentum, low=0.0, high=1.0, high_inclusive=False)
+        if self.bias_noise_multiplier is not None:
+            check_number("bias_noise_multiplier", self.bias_noise_multiplier, low=0.0)
+            if not self.item_bias:
+                raise ParameterError("bias_noise_multiplier needs item_bias=True (it releases "
+                                     "the item biases)")
         if not isinstance(self.item_bias, bool):
             raise ParameterError(f"item_bias={self.item_bias!r} must be True or False")
         if self.delta is not None:
@@ -179,9 +206,12 @@ class DPTwoTower(InterestModel):
         V = tf.Variable(rng.normal(0, scale, (dim_in, self.embedding_dim)).astype(np.float32))
         W = tf.Variable(rng.normal(0, scale, (dim_in, self.embedding_dim)).astype(np.float32))
         content_bias = tf.Variable(np.zeros(dim_in, np.float32))
-        item_bias = tf.Variable(np.zeros(num_items, np.float32))
+        released = self.bias_noise_multiplier is not None
+        item_bias = tf.Variable(self._released_biases(X, rng) if released
+                                else np.zeros(num_items, np.float32))
         parameters = [V, W, content_bias, item_bias]
-        optimizer = tf.keras.optimizers.Adam(self.learning_rate)
+        optimizer = (tf.keras.optimizers.Adam(self.learning_rate) if self.optimizer == "adam"
+                     else tf.keras.optimizers.SGD(self.learning_rate, momentum=self.momentum))
         content_t = tf.constant(content)
         histories = np.split(X.indices, X.indptr[1:-1])
         sums = np.asarray(X @ content, dtype=np.float32)          # (users, dim_in)
@@ -206,7 +236,7 @@ class DPTwoTower(InterestModel):
             per_user, losses = _per_user_gradients(
                 tf, parameters, tf.constant(context), tf.constant(positives),
                 tf.constant(negatives), content_t, tf.constant(mask), self.loss)
-            if not self.item_bias:
+            if not self.item_bias or released:  # not trained: not clipped, not noised
                 per_user[3] = tf.zeros_like(per_user[3])
             norms = np.sqrt(sum(np.sum(g.numpy().reshape(len(users), -1) ** 2, axis=1)
                                 for g in per_user))
@@ -217,7 +247,7 @@ class DPTwoTower(InterestModel):
             noisy = clip_and_noise(per_user, clip=self.clip,
                                    noise_multiplier=self.noise_multiplier,
                                    denominator=expected, generator=generator)
-            if not self.item_bias:
+            if not self.item_bias or released:
                 noisy[3] = tf.zeros_like(noisy[3])
             optimizer.apply_gradients(zip(noisy, parameters))
         self.user_projection_ = V.numpy()
@@ -228,8 +258,27 @@ class DPTwoTower(InterestModel):
         self.steps_ = steps
         self.sampling_rate_ = rate
         self.delta_ = self.delta if self.delta is not None else 1.0 / X.nnz
-        self.epsilon_ = (math.inf if self.noise_multiplier == 0
-                         else epsilon_for(self.noise_multiplier, rate, steps, self.delta_))
+        private = self.noise_multiplier > 0 and (not released or self.bias_noise_multiplier > 0)
+        self.epsilon_ = (math.inf if not private
+                         else epsilon_for(self.noise_multiplier, rate, steps, self.delta_,
+                                          release_noise=self.bias_noise_multiplier))
+
+    def _released_biases(self, X, rng):
+        """Item biases from one Gaussian histogram of per-user-normalised counts.
+
+        User ``u`` adds ``1 / sqrt(|H_u|)`` to each item of their history (their
+        vector has L2 norm 1: sensitivity 1 for adding or removing a user); Gaussian
+        noise of standard deviation ``bias_noise_multiplier`` is added to every
+        item's sum once; the bias is ``log(max(noisy, 0) + 1)``, centred.
+        """
+        counts = np.diff(X.indptr).astype(np.float64)
+        weights = np.repeat(1.0 / np.sqrt(np.maximum(counts, 1.0)), np.diff(X.indptr))
+        histogram = np.bincount(X.indices, weights=weights, minlength=X.shape[1])
+        if self.bias_noise_multiplier > 0:
+            histogram = histogram + rng.normal(0.0, self.bias_noise_multiplier, len(histogram))
+        bias = np.log(np.maximum(histogram, 0.0) + 1.0)
+        self.released_histogram_ = histogram
+        return (bias - bias.mean()).astype(np.float32)
 
     def _batch(self, rng, chosen, histories, num_items):
         """Padded (users, positives, negatives, mask) for the sampled users."""
