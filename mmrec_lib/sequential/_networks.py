@@ -15,7 +15,7 @@ from mmrec_lib._env import import_tensorflow
 from mmrec_lib.sequential.evaluation import next_item_metrics
 
 __all__ = ["NextItemNetwork", "SASRecNetwork", "GRU4RecNetwork", "causal_attention_mask",
-           "ValidationRanking", "smoothed_cross_entropy"]
+           "ValidationRanking", "smoothed_cross_entropy", "fit_with_validation"]
 
 tf = import_tensorflow()
 keras = tf.keras
@@ -235,3 +235,32 @@ class ValidationRanking(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._best_weights is not None:
             self.model.set_weights(self._best_weights)
+
+
+def fit_with_validation(model, dataset, sequences, validation, score, *, exclude_more=None):
+    """Fit ``model.network_`` on ``dataset``; early stopping on validation NDCG@10 if given.
+
+    The one training loop of the neural next-item models (SASRec, GRU4Rec, the side-feature
+    SASRec, the semantic-ID generator). ``validation`` is ``(users, target_tokens)`` or None;
+    ``score(histories)`` returns the model's scores of every catalogue item for those token
+    histories; ``exclude_more(exclude, target_tokens)`` may add items a validation target is
+    not ranked against (e.g. clips not yet released). Sets ``model.history_`` (``loss`` and,
+    with validation, ``val_ndcg@10``) and ``model.best_epoch_``.
+    """
+    callbacks = []
+    if validation is not None:
+        users, target_tokens = validation
+        histories = [sequences[u] for u in users]
+        exclude = [np.setdiff1d(np.unique(h - 1), [t - 1]) for h, t in
+                   zip(histories, target_tokens, strict=True)]
+        if exclude_more is not None:
+            exclude = exclude_more(exclude, target_tokens)
+        callbacks.append(ValidationRanking(
+            lambda: score(histories), target_tokens.astype(np.int64) - 1,
+            exclude, patience=model.patience))
+    history = model.network_.fit(dataset, epochs=model.epochs, verbose=0, callbacks=callbacks)
+    model.history_ = {"loss": [float(v) for v in history.history["loss"]]}
+    model.best_epoch_ = len(model.history_["loss"])
+    if callbacks:
+        model.history_["val_ndcg@10"] = callbacks[0].values
+        model.best_epoch_ = callbacks[0].best_epoch

@@ -170,7 +170,7 @@ class SemanticIDGenerator(SequentialModel):
 
     def _fit_sequences(self, sequences, validation):
         from mmrec_lib._env import import_tensorflow
-        from mmrec_lib.sequential._networks import ValidationRanking
+        from mmrec_lib.sequential._networks import fit_with_validation
 
         tf = import_tensorflow()
         if not any(len(s) > 1 for s in sequences):
@@ -182,21 +182,7 @@ class SemanticIDGenerator(SequentialModel):
         dataset = (tf.data.Dataset.from_tensor_slices((inputs, targets))
                    .shuffle(len(inputs), seed=self.seed, reshuffle_each_iteration=True)
                    .batch(self.batch_size))
-        callbacks = []
-        if validation is not None:
-            users, target_tokens = validation
-            histories = [sequences[u] for u in users]
-            exclude = [np.setdiff1d(np.unique(h - 1), [t - 1]) for h, t in
-                       zip(histories, target_tokens, strict=True)]
-            callbacks.append(ValidationRanking(
-                lambda: self._full_scores(histories), target_tokens.astype(np.int64) - 1,
-                exclude, patience=self.patience))
-        history = self.network_.fit(dataset, epochs=self.epochs, verbose=0, callbacks=callbacks)
-        self.history_ = {"loss": [float(v) for v in history.history["loss"]]}
-        self.best_epoch_ = len(self.history_["loss"])
-        if callbacks:
-            self.history_["val_ndcg@10"] = callbacks[0].values
-            self.best_epoch_ = callbacks[0].best_epoch
+        fit_with_validation(self, dataset, sequences, validation, self._full_scores)
 
     def _build_network(self):
         from mmrec_lib.sequential._generative_networks import CodeTokenNetwork

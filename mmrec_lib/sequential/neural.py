@@ -136,21 +136,7 @@ class KerasSequentialModel(SequentialModel):
         dataset = (tf.data.Dataset.from_tensor_slices((inputs, targets))
                    .shuffle(len(inputs), seed=self.seed, reshuffle_each_iteration=True)
                    .batch(self.batch_size))
-        callbacks = []
-        if validation is not None:
-            users, target_tokens = validation
-            histories = [sequences[u] for u in users]
-            exclude = [np.setdiff1d(np.unique(h - 1), [t - 1]) for h, t in
-                       zip(histories, target_tokens, strict=True)]
-            callbacks.append(_networks.ValidationRanking(
-                lambda: self._score_tokens(histories), target_tokens.astype(np.int64) - 1,
-                exclude, patience=self.patience))
-        history = self.network_.fit(dataset, epochs=self.epochs, verbose=0, callbacks=callbacks)
-        self.history_ = {"loss": [float(v) for v in history.history["loss"]]}
-        self.best_epoch_ = len(self.history_["loss"])
-        if callbacks:
-            self.history_["val_ndcg@10"] = callbacks[0].values
-            self.best_epoch_ = callbacks[0].best_epoch
+        _networks.fit_with_validation(self, dataset, sequences, validation, self._score_tokens)
 
     def _score_tokens(self, histories, batch_size: int = 512):
         padded = pad_sequences(histories, self.max_len)
