@@ -17,6 +17,7 @@ from mmrec_lib.errors import EnvironmentError, ModelError, ParameterError
 
 __all__ = [
     "MusicnnEncoder",
+    "check_patches",
     "build_musicnn",
     "load_musicnn_weights",
     "musicnn_labels",
@@ -355,13 +356,7 @@ class MusicnnEncoder:
         probabilities : ndarray of shape (n_patches, 50)
         penultimate : ndarray of shape (n_patches, 200)
         """
-        patches = np.asarray(patches, dtype=np.float32)
-        if patches.ndim != 3 or patches.shape[2] != MUSICNN_N_MELS or patches.shape[1] < 1:
-            raise ParameterError(
-                f"patches has shape {patches.shape}; expected (n_patches, n_frames, "
-                f"{MUSICNN_N_MELS})")
-        if not np.isfinite(patches).all():
-            raise ParameterError("patches contain NaN or inf values")
+        patches = check_patches(patches)
         probabilities, penultimate = [], []
         for start in range(0, len(patches), self.batch_size):
             batch = patches[start: start + self.batch_size]
@@ -471,3 +466,19 @@ class MusicnnEncoder:
                 embeddings[row] = emb[start:stop].mean(axis=0)
                 probabilities[row] = probs[start:stop].mean(axis=0)
         return embeddings, probabilities
+
+
+def check_patches(patches) -> np.ndarray:
+    """``patches`` as float32 (n_patches, n_frames, 96) log-mels, or a ParameterError naming why not.
+
+    Shared by the Keras (:class:`MusicnnEncoder`) and ONNX
+    (:class:`mmrec_lib.inference.ServedMusicnnEncoder`) encoders.
+    """
+    patches = np.asarray(patches, dtype=np.float32)
+    if patches.ndim != 3 or patches.shape[2] != MUSICNN_N_MELS or patches.shape[1] < 1:
+        raise ParameterError(
+            f"patches has shape {patches.shape}; expected (n_patches, n_frames, "
+            f"{MUSICNN_N_MELS})")
+    if not np.isfinite(patches).all():
+        raise ParameterError("patches contain NaN or inf values")
+    return patches

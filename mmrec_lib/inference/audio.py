@@ -13,13 +13,13 @@ import numpy as np
 
 from mmrec_lib._validation import check_int
 from mmrec_lib.audio.musicnn import (
-    MUSICNN_N_MELS,
     MusicnnEncoder,
     _check_model,
+    check_patches,
     musicnn_labels,
     musicnn_weights_dir,
 )
-from mmrec_lib.errors import ModelError, ParameterError
+from mmrec_lib.errors import ModelError
 from mmrec_lib.utils import atomic_path, data_dir
 
 __all__ = ["MUSICNN_EXPORT_VERSION", "export_musicnn", "ServedMusicnnEncoder"]
@@ -155,13 +155,7 @@ class ServedMusicnnEncoder(MusicnnEncoder):
         probabilities : ndarray of shape (n_patches, 50)
         penultimate : ndarray of shape (n_patches, 200)
         """
-        patches = np.asarray(patches, dtype=np.float32)
-        if patches.ndim != 3 or patches.shape[2] != MUSICNN_N_MELS or patches.shape[1] < 1:
-            raise ParameterError(
-                f"patches has shape {patches.shape}; expected (n_patches, n_frames, "
-                f"{MUSICNN_N_MELS})")
-        if not np.isfinite(patches).all():
-            raise ParameterError("patches contain NaN or inf values")
+        patches = check_patches(patches)
         probabilities, penultimate = [], []
         for start in range(0, len(patches), self.batch_size):
             probs, emb = self._session.run(

@@ -12,7 +12,8 @@ from mmrec_lib.errors import ParameterError
 from mmrec_lib.interest import InterestModel
 from mmrec_lib.privacy.accounting import epsilon_for
 
-__all__ = ["clip_and_noise", "bpr_per_example_gradients", "DPMatrixFactorization"]
+__all__ = ["clip_and_noise", "bpr_per_example_gradients", "DPMatrixFactorization",
+           "check_dp_settings"]
 
 
 def clip_and_noise(per_example_gradients: Sequence, *, clip: float, noise_multiplier: float,
@@ -137,13 +138,7 @@ class DPMatrixFactorization(InterestModel):
         check_number("l2", self.l2, low=0.0)
         check_number("clip", self.clip, low=0.0, low_inclusive=False, allow_inf=True)
         check_number("noise_multiplier", self.noise_multiplier, low=0.0)
-        if self.delta is not None:
-            check_number("delta", self.delta, low=0.0, high=1.0, low_inclusive=False,
-                         high_inclusive=False)
-        check_seed(self.seed)
-        if self.noise_multiplier > 0 and math.isinf(self.clip):
-            raise ParameterError("noise_multiplier > 0 needs a finite clip (the noise is "
-                                 "noise_multiplier * clip)")
+        check_dp_settings(self)
 
     def _fit(self, X, vectors, train):
         tf = _tf()
@@ -215,3 +210,15 @@ def _scatter_rows(tf, gradients, users, positives, negatives, num_users, num_ite
     db = (tf.math.unsorted_segment_sum(gbi, positives, num_items)
           + tf.math.unsorted_segment_sum(gbj, negatives, num_items))
     return [dP, dQ, db]
+
+
+def check_dp_settings(model) -> None:
+    """The checks every DP-SGD model shares: ``delta`` in (0, 1) or None, ``seed``, and a finite
+    ``clip`` whenever there is noise (the noise is ``noise_multiplier * clip``)."""
+    if model.delta is not None:
+        check_number("delta", model.delta, low=0.0, high=1.0, low_inclusive=False,
+                     high_inclusive=False)
+    check_seed(model.seed)
+    if model.noise_multiplier > 0 and math.isinf(model.clip):
+        raise ParameterError("noise_multiplier > 0 needs a finite clip (the noise is "
+                             "noise_multiplier * clip)")

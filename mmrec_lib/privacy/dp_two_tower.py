@@ -13,12 +13,11 @@ from mmrec_lib._validation import (
     check_int,
     check_item_vectors,
     check_number,
-    check_seed,
 )
 from mmrec_lib.errors import DataError, ParameterError
 from mmrec_lib.interest import InterestModel
 from mmrec_lib.privacy.accounting import epsilon_for
-from mmrec_lib.privacy.dp_sgd import _tf, clip_and_noise
+from mmrec_lib.privacy.dp_sgd import _tf, check_dp_settings, clip_and_noise
 
 __all__ = ["public_content_vectors", "DPTwoTower"]
 
@@ -185,13 +184,7 @@ class DPTwoTower(InterestModel):
                                      "the item biases)")
         if not isinstance(self.item_bias, bool):
             raise ParameterError(f"item_bias={self.item_bias!r} must be True or False")
-        if self.delta is not None:
-            check_number("delta", self.delta, low=0.0, high=1.0, low_inclusive=False,
-                         high_inclusive=False)
-        check_seed(self.seed)
-        if self.noise_multiplier > 0 and math.isinf(self.clip):
-            raise ParameterError("noise_multiplier > 0 needs a finite clip (the noise is "
-                                 "noise_multiplier * clip)")
+        check_dp_settings(self)
 
     # ------------------------------------------------------------------ training
 
