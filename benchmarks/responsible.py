@@ -19,8 +19,9 @@ Protocol, per seed (the seed sets the split and every model's seed):
 * **rerank**: the concat model's scores of every test user (train and validation
   items excluded). MMR (on the model's fused item vectors), calibrated (Steck
   2018, on the clip categories) and exposure-fair (Singh & Joachims 2018, groups =
-  creator size: small <= 3 clips, medium 4-15, large > 15) re-rank the top 10
-  for each weight in ``LAMBDAS``. The weight reported is chosen on the
+  creator size: small <= 3 clips, medium 4-15, large > 15; each user's merit per
+  group is the user's share of history views in it, :func:`fairness.group_shares`)
+  re-rank the top 10 for each weight in ``LAMBDAS``. The weight reported is chosen on the
   **validation** rows (among those whose NDCG@10 loss there is <= 5%: the
   smallest that halves the creator gap there, else the largest), then
   measured on test: ``coverage_gain`` (relative gain in catalogue coverage of the
@@ -165,8 +166,11 @@ def rerank_curves(model, ds, split, lambdas, categories, groups) -> dict:
         "mmr": lambda s, m, lam: fairness.mmr_rerank(s, vectors, 10, lam, exclude=m),
         "calibrated": lambda s, m, lam: fairness.calibrated_rerank(s, categories, history, 10,
                                                                    lam, exclude=m),
-        "exposure": lambda s, m, lam: fairness.exposure_fair_rerank(s, groups, 10, lam,
-                                                                    exclude=m),
+        # Merit (each user's relevance share per creator group) from the user's own
+        # history (the rows the mask hides), not from min-max scaled scores: those
+        # follow the catalogue's mix and overshoot (see exposure_fair_rerank).
+        "exposure": lambda s, m, lam: fairness.exposure_fair_rerank(
+            s, groups, 10, lam, merit=fairness.group_shares(m, groups), exclude=m),
     }
     curves = {}
     for name, function in functions.items():

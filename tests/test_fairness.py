@@ -252,3 +252,51 @@ def test_results_are_plain_index_arrays():
     result = fairness.mmr_rerank(np.tile(SCORES, (2, 1)), VECTORS, 2, 0.5)
     assert result.shape == (2, 2) and result.dtype == np.int64
     assert isinstance(fairness.creator_exposure(result, ["a", "a", "b", "b"]), pd.Series)
+
+
+# --------------------------------------------------------------------------- merit
+
+def test_exposure_rerank_follows_the_given_merit_not_the_catalogue():
+    # 90 clips of group "a", 10 of "b"; the user's history is half "b". From min-max
+    # scaled scores the estimated share of "b" is about its catalogue share (0.1);
+    # with the history as merit the list gives "b" about half of the exposure.
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(0, 1, (1, 100))
+    groups = np.array(["a"] * 90 + ["b"] * 10)
+    seen = np.zeros((1, 100), bool)
+    seen[0, [0, 1, 90, 91]] = True
+    merit = fairness.group_shares(seen, groups)
+    np.testing.assert_allclose(merit, [[0.5, 0.5]], atol=1e-3)
+    default = fairness.exposure_fair_rerank(scores, groups, 10, 1.0, exclude=seen)
+    given = fairness.exposure_fair_rerank(scores, groups, 10, 1.0, merit=merit, exclude=seen)
+    share_b = {name: fairness.creator_exposure(lists, groups)["b"]
+               for name, lists in (("default", default), ("given", given))}
+    assert share_b["default"] < 0.25
+    assert 0.4 <= share_b["given"] <= 0.6
+    assert not seen[0, given[0]].any()
+
+
+def test_group_shares_counts_and_smoothing():
+    seen = np.array([[True, True, False, True], [False, False, False, False]])
+    shares = fairness.group_shares(seen, ["x", "y", "x", "y"], smoothing=1.0)
+    np.testing.assert_allclose(shares, [[2 / 5, 3 / 5], [0.5, 0.5]])
+    with pytest.raises(DataError, match="no views"):
+        fairness.group_shares(seen, ["x", "y", "x", "y"], smoothing=0.0)
+    with pytest.raises(ParameterError, match="boolean"):
+        fairness.group_shares(seen.astype(int), ["x", "y", "x", "y"])
+    with pytest.raises(ParameterError, match="item_groups"):
+        fairness.group_shares(seen, ["x", "y"])
+    with pytest.raises(ParameterError, match="smoothing"):
+        fairness.group_shares(seen, ["x", "y", "x", "y"], smoothing=-1.0)
+
+
+@pytest.mark.parametrize("merit, error", [
+    (np.ones((2, 3)), ParameterError),          # three groups given, two exist
+    (np.ones((5, 2)), ParameterError),          # five users given, scores have one row
+    (np.array([[1.0, -1.0]]), DataError),       # negative share
+    (np.array([[0.0, 0.0]]), DataError),        # no positive share
+])
+def test_exposure_rerank_rejects_bad_merit(merit, error):
+    scores = np.array([[0.9, 0.8, 0.1, 0.2]])
+    with pytest.raises(error, match="merit"):
+        fairness.exposure_fair_rerank(scores, ["a", "a", "b", "b"], 2, 0.5, merit=merit)

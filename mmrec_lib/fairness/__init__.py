@@ -25,12 +25,18 @@ from mmrec_lib.fairness.measures import (
     tradeoff_curve,
     user_group_gap,
 )
-from mmrec_lib.fairness.rerank import calibrated_rerank, exposure_fair_rerank, mmr_rerank
+from mmrec_lib.fairness.rerank import (
+    calibrated_rerank,
+    exposure_fair_rerank,
+    group_shares,
+    mmr_rerank,
+)
 
 __all__ = [
     "mmr_rerank",
     "calibrated_rerank",
     "exposure_fair_rerank",
+    "group_shares",
     "miscalibration_kl",
     "serendipity",
     "creator_exposure",
