@@ -302,6 +302,34 @@ def resimulate(world, arrays, factor: float, seed: int):
     return inter, focus
 
 
+def content_attributes(arrays, seed: int, size: str, l2: float = 1.0) -> None:
+    """Replace the true clip attributes by their best linear reading from the content vectors.
+
+    Ridge regression of every column of X and b on the fused text + audio + visual vectors
+    the content models read (``benchmarks/sequential.py``), fitted on all clips with the
+    truth as target: what a content-aware token embedding could at best recover linearly.
+    """
+    import sequential as bench
+
+    from mmrec_lib.datasets import miniclips
+
+    ds = miniclips.load_miniclips(size=size, seed=seed)
+    vectors, _ = bench.miniclips_vectors(ds)
+    v = vectors.loc[ds.items["item_id"]].to_numpy(float)
+    v = np.hstack([v - v.mean(axis=0), np.ones((len(v), 1))])
+    target = np.hstack([arrays.x, arrays.b[:, None]])
+    coef = np.linalg.solve(v.T @ v + l2 * np.eye(v.shape[1]), v.T @ target)
+    fitted = v @ coef
+    r2 = 1 - ((target - fitted) ** 2).sum(axis=0) / ((target - target.mean(axis=0)) ** 2).sum(
+        axis=0)
+    n_cat = arrays.n_cat
+    print(f"  content -> attributes R^2: category {r2[:n_cat].mean():.2f} energy {r2[n_cat]:.2f} "
+          f"style {r2[n_cat + 1]:.2f} timbre {r2[n_cat + 2]:.2f} format "
+          f"{np.nanmean(r2[n_cat + 3:-1]):.2f} appeal/energy^2 {r2[-1]:.2f}", flush=True)
+    arrays.x, arrays.b = fitted[:, :-1], fitted[:, -1]
+    arrays.xcat = (arrays.onehot[:, :, None] * arrays.x[:, None, :]).reshape(len(arrays.x), -1)
+
+
 def run(world, arrays, label) -> dict:
     views = np.diff(np.r_[arrays.starts, len(arrays.user)])
     with common.Stopwatch() as clock:
@@ -357,23 +385,28 @@ def main() -> None:
     parser.add_argument("--size", default="small")
     parser.add_argument("--activity", default="1",
                         help="comma-separated activity factors; 1 = the shipped views")
+    parser.add_argument("--attributes", choices=("true", "content"), default="true",
+                        help="clip attributes of the model: the truth, or their ridge "
+                             "reading from the content vectors")
     parser.add_argument("--neural", action="store_true",
                         help="also fit SASRec and SideSASRec (benchmark settings, model seed 0)")
     args = parser.parse_args()
     factors = [float(f) for f in args.activity.split(",")]
-    output: dict = {"size": args.size, "per_seed": {}}
+    output: dict = {"size": args.size, "attributes": args.attributes, "per_seed": {}}
     for seed in args.seeds:
         world = _world._generate_world(args.size, seed)
         arrays = Arrays(world)
         out = {}
         for factor in factors:
+            inter = None
             if factor == 1:
-                out["x1"] = run(world, arrays, f"seed {seed} x1 (shipped)")
-                inter = None
+                views = arrays
             else:
                 inter, focus = resimulate(world, arrays, factor, seed)
-                out[f"x{factor:g}"] = run(world, Arrays(world, inter, focus),
-                                          f"seed {seed} x{factor:g}")
+                views = Arrays(world, inter, focus)
+            if args.attributes == "content":
+                content_attributes(views, seed, args.size)
+            out[f"x{factor:g}"] = run(world, views, f"seed {seed} x{factor:g}")
             if args.neural:
                 out[f"x{factor:g}"].update(neural(seed, args.size, inter))
                 for name in ("sasrec", "side_sasrec"):
