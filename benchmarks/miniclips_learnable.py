@@ -248,7 +248,49 @@ def neg_log_posterior(theta, data, arrays, mu, var):
     return value, -(g + prior_grad) + grad
 
 
-def fit_users(arrays, *, rounds=EB_ROUNDS, verbose=True) -> tuple[np.ndarray, dict]:
+def item_bias_objective(b, users, thetas, arrays, b_prior, b_var):
+    """- log marginal likelihood of all training views as a function of the clip biases b."""
+    n_cat = arrays.n_cat
+    boost = np.expm1(_sessions.W_SESSION_FOCUS)
+    value = 0.5 * np.sum((b - b_prior) ** 2) / b_var
+    grad = (b - b_prior) / b_var
+    for user, data in users:
+        if not len(data.items):
+            continue
+        base = data.extra + (arrays.x @ thetas[user] + b)[None, :]
+        top = base.max(axis=1, keepdims=True)
+        w = np.exp(base - top)
+        sums = w @ arrays.onehot
+        z = sums.sum(axis=1, keepdims=True) + boost * sums
+        is_c = arrays.category[data.items][:, None] == np.arange(n_cat)[None, :]
+        loglik = (base[np.arange(len(base)), data.items][:, None] - top
+                  + _sessions.W_SESSION_FOCUS * is_c - np.log(z))
+        per_session = np.zeros((data.n_sessions, n_cat))
+        np.add.at(per_session, data.session, loglik)
+        joint = per_session + _sessions._focus_log_prior(thetas[user][:n_cat])[None, :]
+        jmax = joint.max(axis=1, keepdims=True)
+        log_marg = jmax[:, 0] + np.log(np.exp(joint - jmax).sum(axis=1))
+        resp = np.exp(joint - log_marg[:, None])[data.session]           # (n, C)
+        g = resp / z                                                    # (n, C)
+        expected = w * (g.sum(axis=1, keepdims=True) + boost * g[:, arrays.category])
+        value -= log_marg.sum()
+        grad -= np.bincount(data.items, minlength=len(b)) - expected.sum(axis=0)
+    return value, grad
+
+
+def fit_item_bias(arrays, users, thetas, b_var=1.0) -> None:
+    """Clip biases (appeal and everything the attributes miss) by MAP, users fixed."""
+    b_prior = arrays.b.copy()
+    with common.Stopwatch() as clock:
+        res = minimize(item_bias_objective, arrays.b.copy(),
+                       args=(users, thetas, arrays, b_prior, b_var), jac=True,
+                       method="L-BFGS-B", options={"maxiter": 100})
+    arrays.b = res.x
+    print(f"  item biases: {res.nit} iterations, {clock.seconds:.0f} s", flush=True)
+
+
+def fit_users(arrays, *, rounds=EB_ROUNDS, verbose=True, item_bias=False
+              ) -> tuple[np.ndarray, dict]:
     """MAP per user under a Gaussian prior per parameter, the prior re-estimated (Laplace-EM)."""
     n_users = len(arrays.truth.user_ids)
     d = arrays.x.shape[1]
@@ -267,6 +309,8 @@ def fit_users(arrays, *, rounds=EB_ROUNDS, verbose=True) -> tuple[np.ndarray, di
                 post_var[user] = np.clip(np.diag(res.hess_inv.todense()), 1e-6, None)
         mu = thetas.mean(axis=0)
         var = np.maximum(((thetas - mu) ** 2 + post_var).mean(axis=0), 1e-3)
+        if item_bias and r < rounds - 1:
+            fit_item_bias(arrays, users, thetas)
         if verbose:
             truth_theta = true_theta(arrays.truth)
             corr = [np.corrcoef(thetas[:, j], truth_theta[:, j])[0, 1] for j in range(d)]
@@ -302,7 +346,8 @@ def resimulate(world, arrays, factor: float, seed: int):
     return inter, focus
 
 
-def content_attributes(arrays, seed: int, size: str, l2: float = 1.0) -> None:
+def content_attributes(arrays, seed: int, size: str, l2: float = 1.0,
+                       speech: bool = False) -> None:
     """Replace the true clip attributes by their best linear reading from the content vectors.
 
     Ridge regression of every column of X and b on the fused text + audio + visual vectors
@@ -314,7 +359,7 @@ def content_attributes(arrays, seed: int, size: str, l2: float = 1.0) -> None:
     from mmrec_lib.datasets import miniclips
 
     ds = miniclips.load_miniclips(size=size, seed=seed)
-    vectors, _ = bench.miniclips_vectors(ds)
+    vectors = bench.generator_vectors(ds) if speech else bench.miniclips_vectors(ds)[0]
     v = vectors.loc[ds.items["item_id"]].to_numpy(float)
     v = np.hstack([v - v.mean(axis=0), np.ones((len(v), 1))])
     target = np.hstack([arrays.x, arrays.b[:, None]])
@@ -330,10 +375,10 @@ def content_attributes(arrays, seed: int, size: str, l2: float = 1.0) -> None:
     arrays.xcat = (arrays.onehot[:, :, None] * arrays.x[:, None, :]).reshape(len(arrays.x), -1)
 
 
-def run(world, arrays, label) -> dict:
+def run(world, arrays, label, item_bias=False) -> dict:
     views = np.diff(np.r_[arrays.starts, len(arrays.user)])
     with common.Stopwatch() as clock:
-        thetas, prior = fit_users(arrays)
+        thetas, prior = fit_users(arrays, item_bias=item_bias)
         result = evaluate(arrays, thetas)
     result.update({"views_per_user_mean": round(float(views.mean()), 1),
                    "views_per_user_median": float(np.median(views)),
@@ -385,14 +430,20 @@ def main() -> None:
     parser.add_argument("--size", default="small")
     parser.add_argument("--activity", default="1",
                         help="comma-separated activity factors; 1 = the shipped views")
-    parser.add_argument("--attributes", choices=("true", "content"), default="true",
+    parser.add_argument("--attributes", choices=("true", "content", "content_speech"),
+                        default="true",
                         help="clip attributes of the model: the truth, or their ridge "
-                             "reading from the content vectors")
+                             "reading from the content vectors (text + audio + visual, "
+                             "or with the speech (ASR) vectors too)")
+    parser.add_argument("--item-bias", action="store_true",
+                        help="also learn a bias per clip (MAP, prior: the attributes' b) "
+                             "between the rounds of user fits")
     parser.add_argument("--neural", action="store_true",
                         help="also fit SASRec and SideSASRec (benchmark settings, model seed 0)")
     args = parser.parse_args()
     factors = [float(f) for f in args.activity.split(",")]
-    output: dict = {"size": args.size, "attributes": args.attributes, "per_seed": {}}
+    output: dict = {"size": args.size, "attributes": args.attributes,
+                    "item_bias": args.item_bias, "per_seed": {}}
     for seed in args.seeds:
         world = _world._generate_world(args.size, seed)
         arrays = Arrays(world)
@@ -404,9 +455,11 @@ def main() -> None:
             else:
                 inter, focus = resimulate(world, arrays, factor, seed)
                 views = Arrays(world, inter, focus)
-            if args.attributes == "content":
-                content_attributes(views, seed, args.size)
-            out[f"x{factor:g}"] = run(world, views, f"seed {seed} x{factor:g}")
+            if args.attributes != "true":
+                content_attributes(views, seed, args.size,
+                                   speech=args.attributes == "content_speech")
+            out[f"x{factor:g}"] = run(world, views, f"seed {seed} x{factor:g}",
+                                      item_bias=args.item_bias)
             if args.neural:
                 out[f"x{factor:g}"].update(neural(seed, args.size, inter))
                 for name in ("sasrec", "side_sasrec"):
