@@ -27,7 +27,18 @@ parameters are fitted on all views but the last two (the train part of
 ``sequential.leave_one_out``). ``--activity`` re-simulates the views of the same
 clips and users with the generator's own :func:`_simulate_views` and each user's
 activity multiplied (the shipped generator is not changed), to show how the
-learnable share grows with views per user. The last stdout line is one JSON object.
+learnable share grows with views per user. ``--attributes content`` (or
+``content_speech``) replaces the true attributes by their ridge reading from the
+fused content vectors of ``benchmarks/sequential.py`` (with the speech vectors),
+``--item-bias`` also learns a bias per clip, ``--neural`` fits SASRec and
+SideSASRec (the benchmark's settings) on the same views. The last stdout line is
+one JSON object.
+
+Measured (generator 5, ``small``, 3 seeds; report ``oracle7``): true-focus oracle
+0.428, Bayes oracle 0.394, bag-of-views oracle 0.270; learned 0.339 (79% of the
+oracle; 75% with half the views, 89% with 4x), bag only 0.233; SideSASRec 0.216,
+SASRec 0.156. With attributes read from text + audio + visual and learned clip
+biases 0.211 (seed 0); with the speech vectors too 0.312.
 """
 
 from __future__ import annotations
