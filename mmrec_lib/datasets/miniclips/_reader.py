@@ -18,7 +18,12 @@ from mmrec_lib.datasets.miniclips._constants import (
     COMPLETE_MARKER,
 )
 from mmrec_lib.datasets.miniclips._media import alias
-from mmrec_lib.datasets.miniclips._sessions import _next_item_logits
+from mmrec_lib.datasets.miniclips._sessions import (
+    _focus_log_likelihood,
+    _focus_log_prior,
+    _focus_mixture,
+    _next_item_logits,
+)
 from mmrec_lib.datasets.miniclips._world import ORACLE_TERMS, GroundTruth, _true_scores
 from mmrec_lib.errors import DataError, ParameterError
 
@@ -153,7 +158,7 @@ class MiniClips:
         return scores
 
     def next_item_scores(self, user_id: str, history: pd.DataFrame, *, timestamp,
-                         session_id: str) -> np.ndarray:
+                         session_id: str, focus: str = "true") -> np.ndarray:
         """The sequential oracle: true log-probabilities of the user's next view.
 
         Introduced in chapter 01. The simulator drew each view from these
@@ -163,16 +168,28 @@ class MiniClips:
         the user has watched an episode of, over the clips released by
         ``timestamp`` and not watched yet.
 
+        The session's focus is drawn at its start and causes its views, so
+        ``focus="true"`` (the default) knows part of what it predicts: it is an
+        upper bound, not a predictor. ``focus="posterior"`` is the Bayes-optimal
+        predictor given every true parameter and the observed history only: it
+        weighs the per-focus laws by the posterior of the focus given the
+        session's earlier views (prior: the user's focus law; likelihood: each
+        earlier view's probability, with what was available, followed and the
+        previous creator at that view), so ``history`` needs a ``timestamp``
+        column then.
+
         Parameters
         ----------
         user_id : str
         history : DataFrame
             The user's earlier views, oldest first, with columns ``item_id`` and
-            ``session_id`` (rows of :attr:`interactions`).
+            ``session_id`` (and ``timestamp`` for ``focus="posterior"``; rows of
+            :attr:`interactions`).
         timestamp : datetime-like
             Time of the next view.
         session_id : str
             Session of the next view.
+        focus : {"true", "posterior"}
 
         Returns
         -------
@@ -180,32 +197,77 @@ class MiniClips:
             Log-probabilities aligned with :attr:`items`; ``-inf`` for clips not
             released yet or already watched.
         """
+        if focus not in ("true", "posterior"):
+            raise ParameterError(f"focus={focus!r} must be 'true' or 'posterior'")
         user = self.user_index([user_id])[0]
         if session_id not in self._session_pos:
             raise ParameterError(f"session_id={session_id!r} is not in this MiniClips set")
-        missing = {"item_id", "session_id"} - set(getattr(history, "columns", []))
+        needed = {"item_id", "session_id"} | ({"timestamp"} if focus == "posterior" else set())
+        missing = needed - set(getattr(history, "columns", []))
         if missing:
-            raise ParameterError(f"history must be a DataFrame with columns item_id and "
-                                 f"session_id; missing {sorted(missing)}")
+            raise ParameterError(f"history must be a DataFrame with columns "
+                                 f"{', '.join(sorted(needed))}; missing {sorted(missing)}")
         watched = self.item_index(history["item_id"])
-        seen = np.zeros(len(self.items), dtype=bool)
-        seen[watched] = True
-        followed = np.zeros(len(self.items), dtype=bool)
-        following = self._next_episode[watched]
-        followed[following[following >= 0]] = True
-        same_session = len(history) > 0 and history["session_id"].iloc[-1] == session_id
+        sessions = history["session_id"].to_numpy()
+        same_session = len(history) > 0 and sessions[-1] == session_id
         previous = int(self._creator[watched[-1]]) if same_session else -1
-        released = (self.items["release_time"].to_numpy()
-                    <= pd.Timestamp(timestamp).to_datetime64())
         preference = _true_scores(self.truth, np.array([user]), np.arange(len(self.items)))[0]
-        logits = _next_item_logits(preference, self.truth.category, self._creator,
-                                   int(self.truth.session_focus[self._session_pos[session_id]]),
-                                   previous, followed & ~seen, released & ~seen)
+        if focus == "true":
+            seen, followed = self._watch_state(watched)
+            released = (self.items["release_time"].to_numpy()
+                        <= pd.Timestamp(timestamp).to_datetime64())
+            logits = _next_item_logits(
+                preference, self.truth.category, self._creator,
+                int(self.truth.session_focus[self._session_pos[session_id]]),
+                previous, followed & ~seen, released & ~seen)
+        else:
+            n_categories = len(self.truth.category_names)
+            log_posterior = _focus_log_prior(self.truth.user_category_affinity[user])
+            start = len(history)
+            while start > 0 and sessions[start - 1] == session_id:
+                start -= 1
+            if start < len(history):  # the session's earlier views
+                times = pd.to_datetime(history["timestamp"]).to_numpy()
+                base = np.array([self._base_logits(preference, watched[:p], times[p],
+                                                   -1 if p == start
+                                                   else int(self._creator[watched[p - 1]]),
+                                                   chosen=watched[p])
+                                 for p in range(start, len(history))])
+                log_posterior = log_posterior + _focus_log_likelihood(
+                    base, self.truth.category, watched[start:], n_categories).sum(axis=0)
+            base = self._base_logits(preference, watched, timestamp, previous)
+            if not np.isfinite(base).any():
+                return base
+            logits = _focus_mixture(base, self.truth.category, log_posterior)
         finite = np.isfinite(logits)
         if not finite.any():
             return logits
         top = logits[finite].max()
         return logits - (top + np.log(np.exp(logits[finite] - top).sum()))
+
+    def _watch_state(self, watched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Watched clips and the next episodes of their series (both boolean over items)."""
+        seen = np.zeros(len(self.items), dtype=bool)
+        seen[watched] = True
+        followed = np.zeros(len(self.items), dtype=bool)
+        following = self._next_episode[watched]
+        followed[following[following >= 0]] = True
+        return seen, followed
+
+    def _base_logits(self, preference, watched, timestamp, previous, chosen=None):
+        """Next-view logits without the focus term after ``watched``, at ``timestamp``.
+
+        ``chosen`` (the clip picked then, when known) is kept available: release times
+        and view times are rounded to the second, so a clip picked in the second of its
+        release could otherwise look unreleased.
+        """
+        seen, followed = self._watch_state(watched)
+        available = (self.items["release_time"].to_numpy()
+                     <= pd.Timestamp(timestamp).to_datetime64()) & ~seen
+        if chosen is not None:
+            available[chosen] = True
+        return _next_item_logits(preference, self.truth.category, self._creator, -1,
+                                 previous, followed & ~seen, available)
 
     def oracle_leave_last_out(self, *, k: int = 10) -> dict[str, float]:
         """NDCG@k of the sequential and the bag-of-views oracles on each user's last view.
@@ -213,28 +275,35 @@ class MiniClips:
         Introduced in chapter 01. Candidates are the clips released by the time of
         the held-out view and not watched before it. The bag-of-views oracle ranks
         them by :meth:`oracle_scores` (preference only, as a model that sees a set
-        of views can at best); the sequential oracle by :meth:`next_item_scores`.
+        of views can at best); the sequential oracle by :meth:`next_item_scores`
+        with the session's true focus (an upper bound: the focus is drawn before,
+        and causes, the held-out view) and ``sequential_bayes`` with the focus
+        posterior given the session's earlier views (the best any predictor that
+        knows every true parameter but only sees the history can do).
 
         Returns
         -------
         dict
-            ``{"sequential": float, "bag_of_views": float, "n_users": int}``.
+            ``{"sequential": float, "sequential_bayes": float, "bag_of_views": float,
+            "n_users": int}``.
         """
         check_int("k", k)
-        gains = {"sequential": [], "bag_of_views": []}
+        names = ("sequential", "sequential_bayes", "bag_of_views")
+        gains = {name: [] for name in names}
         item_ids = self.items["item_id"].to_numpy()
         for user_id, views in self.interactions.groupby("user_id", sort=True):
             history, last = views.iloc[:-1], views.iloc[-1]
             sequential = self.next_item_scores(user_id, history, timestamp=last["timestamp"],
                                                session_id=last["session_id"])
+            bayes = self.next_item_scores(user_id, history, timestamp=last["timestamp"],
+                                          session_id=last["session_id"], focus="posterior")
             candidates = np.isfinite(sequential)
             bag = np.where(candidates, self.oracle_scores([user_id], item_ids)[0], -np.inf)
             target = self._item_pos[last["item_id"]]
-            for name, scores in (("sequential", sequential), ("bag_of_views", bag)):
+            for name, scores in zip(names, (sequential, bayes, bag), strict=True):
                 rank = int(np.sum(scores > scores[target]))
                 gains[name].append(1.0 / np.log2(rank + 2) if rank < k else 0.0)
-        return {"sequential": float(np.mean(gains["sequential"])),
-                "bag_of_views": float(np.mean(gains["bag_of_views"])),
+        return {**{name: float(np.mean(gains[name])) for name in names},
                 "n_users": len(gains["sequential"])}
 
     def exposure_share(self, user_ids, item_ids) -> np.ndarray:
