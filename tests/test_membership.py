@@ -154,6 +154,8 @@ def test_bad_input_is_refused():
     fit = recipe()
     with pytest.raises(ParameterError, match="n_references"):
         privacy.user_membership_attack(fit, train, n_references=0, signal=independent_signal)
+    with pytest.raises(ParameterError, match="n_references"):
+        privacy.user_membership_attack(fit, train, n_references=1, signal=independent_signal)
     with pytest.raises(DataError, match="no rows"):
         privacy.user_membership_attack(fit, train.iloc[:0], signal=independent_signal)
     with pytest.raises(ParameterError, match="fit"):
@@ -198,3 +200,18 @@ def test_yeom_refuses_overlapping_members_and_non_members():
     model = ScoreFunctionModel(lambda u, i: 0.0).fit(frame)
     with pytest.raises(DataError, match="both members and non-members"):
         privacy.membership_inference_auc(model, frame, frame.iloc[:3])
+
+
+def test_attack_from_signals_matches_the_attack_and_refuses_bad_membership():
+    result = privacy.user_membership_attack(recipe(), views(), n_references=4,
+                                            signal=memorising_signal, seed=1)
+    again = privacy.attack_from_signals(result.signals, result.membership, seed=1)
+    pd.testing.assert_frame_equal(again.table, result.table)
+    uneven = result.membership.copy()
+    uneven.iloc[:, 0] = True
+    with pytest.raises(DataError, match="same number of models"):
+        privacy.attack_from_signals(result.signals, uneven)
+    with pytest.raises(ParameterError, match="same shape"):
+        privacy.attack_from_signals(result.signals.iloc[:, :5], result.membership)
+    with pytest.raises(ParameterError, match="bool"):
+        privacy.attack_from_signals(result.signals, result.membership.astype(int))

@@ -56,6 +56,7 @@ from mmrec_lib.privacy.dp_two_tower import DPTwoTower, public_content_vectors
 from mmrec_lib.privacy.federated import FederatedMatrixFactorization, federated_fit
 from mmrec_lib.privacy.membership import (
     MembershipAttack,
+    attack_from_signals,
     attack_metrics,
     calibrated_membership_scores,
     membership_inference_auc,
@@ -82,4 +83,5 @@ __all__ = [
     "attack_metrics",
     "MembershipAttack",
     "user_membership_attack",
+    "attack_from_signals",
 ]

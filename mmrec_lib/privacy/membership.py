@@ -19,6 +19,7 @@ __all__ = [
     "attack_metrics",
     "MembershipAttack",
     "user_membership_attack",
+    "attack_from_signals",
 ]
 
 
@@ -289,7 +290,7 @@ def user_membership_attack(fit: Callable[[pd.DataFrame], object],
         same settings, a fixed seed is fine).
     interactions : DataFrame with user_id, item_id
         The candidates' views (every user needs >= 2 distinct items for the default signal).
-    n_references : int >= 1
+    n_references : int >= 2
         K. Each user is calibrated by ``ceil(K / 2) - 1`` IN and ``floor(K / 2)``
         OUT references (the same numbers for members and non-members, see the
         code); ``online`` needs K >= 4.
@@ -306,7 +307,8 @@ def user_membership_attack(fit: Callable[[pd.DataFrame], object],
     """
     if not callable(fit):
         raise ParameterError(f"fit must be callable(train) -> model, got {type(fit).__name__}")
-    n_references = check_int("n_references", n_references)
+    # a member of the target must have an OUT reference, and so must a non-member: K >= 2
+    n_references = check_int("n_references", n_references, low=2)
     frame = _check_frame("interactions", interactions)
     signal = user_log_likelihood if signal is None else signal
     if not callable(signal):
@@ -331,12 +333,58 @@ def user_membership_attack(fit: Callable[[pd.DataFrame], object],
                 or not pd.Index(users).isin(values.index).all():
             raise DataError("signal must return a Series with one value per user of interactions")
         signals[row] = values.reindex(users).to_numpy(dtype=np.float64)
-    # Every user trains count // 2 models, so among a target's references a member has one
+    return attack_from_signals(pd.DataFrame(signals, columns=pd.Index(users, name=USER_COL)),
+                               pd.DataFrame(inside, columns=pd.Index(users, name=USER_COL)),
+                               fpr=fpr, n_bootstrap=n_bootstrap, seed=seed)
+
+
+def attack_from_signals(signals: pd.DataFrame, membership: pd.DataFrame, *, fpr: float = 0.01,
+                        n_bootstrap: int = 200, seed: int = 0) -> MembershipAttack:
+    """The attacks of :func:`user_membership_attack` on signals already computed.
+
+    Use it to try another signal on the same trained models (for example only the
+    item biases of a user's items) without retraining.
+
+    Parameters
+    ----------
+    signals : DataFrame (models, users) of float
+        Each user's signal in each model (higher = fits better).
+    membership : DataFrame (models, users) of bool, same shape and columns
+        Whether the user trained that model; every user must train the same number of
+        models, at least one, and not all of them.
+    fpr, n_bootstrap, seed
+        As in :func:`attack_metrics`.
+
+    Returns
+    -------
+    MembershipAttack
+    """
+    if not isinstance(signals, pd.DataFrame) or not isinstance(membership, pd.DataFrame):
+        raise ParameterError("signals and membership must be DataFrames (models x users)")
+    if signals.shape != membership.shape or not signals.columns.equals(membership.columns):
+        raise ParameterError(f"signals {signals.shape} and membership {membership.shape} must "
+                             "have the same shape and columns")
+    inside = membership.to_numpy()
+    if inside.dtype != bool:
+        raise ParameterError(f"membership must be bool, got {inside.dtype}")
+    values = signals.to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise DataError("signals must be finite")
+    count = len(inside)
+    trained = inside.sum(axis=0)
+    if len(np.unique(trained)) != 1 or not 1 <= trained[0] < count:
+        raise DataError("every user must train the same number of models, at least one and "
+                        f"not all {count}; got {sorted(set(trained.tolist()))}")
+    users = signals.columns
+    # Every user trains the same number of models, so among a target's references a member has one
     # IN model fewer than a non-member. Calibrating with those unequal counts would make the
     # scores' spread depend on membership (a bias, not a leak): every user is calibrated with
     # the same numbers of IN and OUT references, the smallest available to all.
-    n_in = count // 2 - 1
-    n_out = count - count // 2 - 1
+    n_in = int(trained[0]) - 1
+    n_out = count - int(trained[0]) - 1
+    if n_out < 1:
+        raise DataError(f"with {count} models and every user in {int(trained[0])}, a target's "
+                        "member has no OUT reference model; use more models")
     online = n_in >= 1 and n_in + n_out >= 3
     scores = {name: np.empty(inside.shape)
               for name in ["global", "offline"] + (["online"] if online else [])}
@@ -346,27 +394,25 @@ def user_membership_attack(fit: Callable[[pd.DataFrame], object],
         for column in range(len(users)):
             member_of = inside[others, column]
             chosen[:, column] = np.r_[others[member_of][:n_in], others[~member_of][:n_out]]
-        references = np.take_along_axis(signals, chosen, axis=0)
+        references = np.take_along_axis(values, chosen, axis=0)
         reference_in = np.arange(n_in + n_out)[:, None] < n_in
         reference_in = np.repeat(reference_in, len(users), axis=1)
-        scores["global"][row] = signals[row]
+        scores["global"][row] = values[row]
         scores["offline"][row] = calibrated_membership_scores(
-            signals[row], references[n_in:], reference_in[n_in:])
+            values[row], references[n_in:], reference_in[n_in:])
         if online:
             scores["online"][row] = calibrated_membership_scores(
-                signals[row], references, reference_in, online=True)
+                values[row], references, reference_in, online=True)
     groups = np.tile(np.arange(len(users)), count)
     table, per_target = {}, {}
-    for name, values in scores.items():
-        table[name] = attack_metrics(values.ravel(), inside.ravel(), groups=groups, fpr=fpr,
+    for name, score in scores.items():
+        table[name] = attack_metrics(score.ravel(), inside.ravel(), groups=groups, fpr=fpr,
                                      n_bootstrap=n_bootstrap, seed=seed)
-        per_target[name] = [attack_metrics(values[row], inside[row], fpr=fpr,
+        per_target[name] = [attack_metrics(score[row], inside[row], fpr=fpr,
                                            n_bootstrap=0)["auc"] for row in range(count)]
-    index = pd.Index(users, name=USER_COL)
     return MembershipAttack(
         table=pd.DataFrame(table).T[["auc", "auc_se", "tpr_at_fpr"]].astype(float),
-        signals=pd.DataFrame(signals, columns=index),
-        membership=pd.DataFrame(inside, columns=index),
+        signals=signals, membership=membership,
         scores=scores, auc_per_target=pd.DataFrame(per_target))
 
 
