@@ -40,8 +40,18 @@ Protocol, per seed (the seed sets the split and every model's seed):
   clipping), the same with example-level DP-SGD, popularity, FedAvg
   (:func:`federated_fit`, a tenth of the users per round, local user vectors) and
   its centralised counterpart (the same model and rounds with every user in every
-  round). NDCG@10 on test and the membership-inference AUC (train rows vs test
-  rows, Yeom et al. 2018).
+  round). NDCG@10 on test and the membership-inference AUC of Yeom et al. (2018)
+  (train rows vs test rows, one global score threshold: ``mia_auc_yeom``). For the
+  two two-towers also the **user-level** attack (the unit of their guarantee):
+  :func:`privacy.user_membership_attack` retrains the same recipe ``--mia-references``
+  + 1 times, each on the training rows of a balanced half of the users, takes each
+  model in turn as the target of the others and scores every user by their mean
+  leave-one-out log-likelihood, raw (``global``), calibrated by the OUT models
+  (``offline``, Watson et al. 2022) or by IN and OUT (``online``, LiRA, Carlini et
+  al. 2022): AUC with a user-bootstrap standard error and TPR at 1% FPR
+  (``mia_user``). ``mia_auc`` is the strongest attack's AUC (``mia_attack`` names
+  it); ``mia_auc_bound`` / ``tpr_at_1pct_fpr_bound`` are the ceilings the DP model's
+  exact Gaussian-DP guarantee puts on any user-level attack.
 
 The last line of stdout is one JSON object:
 ``{"explain": {fusion: {"deletion_win_rate", "deletion_win_rate_std", "shapley_max_error"}},
@@ -59,6 +69,7 @@ import math
 import _common as common
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 import mmrec_lib as mm
 from mmrec_lib import explain, fairness, features, interest, metrics, models, privacy, splits
@@ -216,7 +227,7 @@ def choose(curve: pd.DataFrame, budget: float = 0.05) -> dict:
 # --------------------------------------------------------------------------- privacy
 
 def privacy_part(ds, content, seed: int, epochs: int, rounds: int,
-                 target_epsilon: float) -> dict:
+                 target_epsilon: float, mia_references: int = 8) -> dict:
     split = splits.stratified_split(ds.interactions, ratio=0.8, seed=seed)
     train = split.train
     test = split.test[split.test["item_id"].isin(train["item_id"])
@@ -259,9 +270,42 @@ def privacy_part(ds, content, seed: int, epochs: int, rounds: int,
     result = {}
     for name, model in fitted.items():
         table = mm.evaluate(model, (train, test), k=10, metrics=("ndcg",), n_bootstrap=0)
-        result[name] = {"ndcg@10": float(table["value"].iloc[0]),
-                        "mia_auc": privacy.membership_inference_auc(model, train, test)}
+        yeom = privacy.membership_inference_auc(model, train, test)
+        result[name] = {"ndcg@10": float(table["value"].iloc[0]), "mia_auc": yeom,
+                        "mia_auc_yeom": yeom, "mia_attack": "yeom (pairs)",
+                        "mia_auc_se": math.nan, "tpr_at_1pct_fpr": math.nan}
+    # The user-level attack (the DP unit of DPTwoTower): the same recipes retrained on
+    # halves of the users, each model in turn the target of the others (LiRA).
+    recipes = {"non_private": {"noise_multiplier": 0.0, "clip": math.inf},
+               "dp": {"noise_multiplier": noise, "clip": DP_CLIP, "delta": delta,
+                      "bias_noise_multiplier": DP_BIAS_NOISE}}
+    for name, settings in recipes.items():
+        def fit(frame, settings=settings):
+            return privacy.DPTwoTower(seed=seed, **settings, **TWO_TOWER).fit(frame, content)
+        with common.Stopwatch() as attack_clock:
+            attack = privacy.user_membership_attack(fit, train, n_references=mia_references,
+                                                    seed=seed)
+        user_level = {attack_name: {"auc": float(row["auc"]), "auc_se": float(row["auc_se"]),
+                                    "tpr_at_1pct_fpr": float(row["tpr_at_fpr"])}
+                      for attack_name, row in attack.table.iterrows()}
+        best = max(user_level, key=lambda a: user_level[a]["auc"])
+        result[name]["mia_user"] = user_level
+        if user_level[best]["auc"] > result[name]["mia_auc_yeom"]:
+            result[name].update(mia_auc=user_level[best]["auc"], mia_attack=f"user {best}",
+                                mia_auc_se=user_level[best]["auc_se"],
+                                tpr_at_1pct_fpr=user_level[best]["tpr_at_1pct_fpr"])
+        print(f"  privacy seed {seed}: {name} user-level attack ({attack_clock.seconds:.0f} s): "
+              + ", ".join(f"{a} AUC {v['auc']:.3f} +- {v['auc_se']:.3f} TPR@1%FPR "
+                          f"{v['tpr_at_1pct_fpr']:.3f}" for a, v in user_level.items()),
+              flush=True)
     result["dp"]["epsilon"] = fitted["dp"].epsilon_
+    # Full-batch steps and one histogram are Gaussian mechanisms without sub-sampling: the
+    # DP model is exactly mu-GDP (Dong, Roth & Su 2022) for adding or removing one user,
+    # mu = sqrt(steps / z^2 + 1 / r^2), so no attack on a user can beat the ROC curve
+    # TPR = Phi(Phi^-1(FPR) + mu): AUC <= Phi(mu / sqrt 2).
+    mu = math.sqrt(steps / noise ** 2 + 1 / DP_BIAS_NOISE ** 2)
+    result["dp"]["mia_auc_bound"] = float(norm.cdf(mu / math.sqrt(2)))
+    result["dp"]["tpr_at_1pct_fpr_bound"] = float(norm.cdf(norm.ppf(0.01) + mu))
     result["dp_sgd_biases"]["epsilon"] = fitted["dp_sgd_biases"].epsilon_
     result["dp_mf"]["epsilon"] = fitted["dp_mf"].epsilon_
     norms = fitted["non_private"].history_
@@ -294,6 +338,8 @@ def main() -> None:
     parser = common.make_parser(__doc__, seeds=(0, 1, 2), quick="1 seed, short training",
                                 epochs=15, explain_users=40, mf_epochs=20, rounds=100)
     parser.add_argument("--target-epsilon", type=float, default=8.0)
+    parser.add_argument("--mia-references", type=int, default=8,
+                        help="reference models of the user-level membership attack")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
                         help="which parts to run (default all); e.g. --parts privacy")
     args = parser.parse_args()
@@ -303,6 +349,7 @@ def main() -> None:
     if args.quick:
         args.seeds, args.epochs, args.explain_users = args.seeds[:1], 3, 10
         args.mf_epochs, args.rounds, lambdas = 5, 30, (0.0, 0.2, 0.5)
+        args.mia_references = 4
     clock = common.Stopwatch()
     ds = miniclips.load_miniclips(size="small")
     item_features = features.item_features(ds)
@@ -347,7 +394,7 @@ def main() -> None:
                     print(f"  seed {seed} rerank {name}: {rerank_runs[name][-1]}", flush=True)
         if "privacy" in parts:
             privacy_runs.append(privacy_part(ds, content, seed, args.mf_epochs, args.rounds,
-                                             args.target_epsilon))
+                                             args.target_epsilon, args.mia_references))
 
     out: dict = {}
     if "explain" in parts:
@@ -374,11 +421,33 @@ def main() -> None:
         ratio = np.asarray(get("dp", "ndcg@10")) / non_private
         old_ratio = np.asarray(get("dp_sgd_biases", "ndcg@10")) / non_private
         mf_ratio = np.asarray(get("dp_mf", "ndcg@10")) / np.asarray(get("mf", "ndcg@10"))
+        def mia(model: str) -> dict:
+            """The attack summary of one model: best attack's AUC per seed, Yeom's, each attack's."""
+            per_seed = get(model, "mia_auc")
+            summary = {"mia_auc": mean_std(per_seed)[0], "mia_auc_std": mean_std(per_seed)[1],
+                       "mia_auc_per_seed": [round(v, 4) for v in per_seed],
+                       "mia_auc_se_per_seed": [round(v, 4) for v in get(model, "mia_auc_se")],
+                       "tpr_at_1pct_fpr_per_seed": [round(v, 4) for v in
+                                                    get(model, "tpr_at_1pct_fpr")],
+                       "mia_attack": get(model, "mia_attack")[0],
+                       "mia_auc_yeom": mean_std(get(model, "mia_auc_yeom"))[0],
+                       "mia_user": {a: {key: mean_std([r[model]["mia_user"][a][key]
+                                                       for r in privacy_runs])[0]
+                                        for key in ("auc", "auc_se", "tpr_at_1pct_fpr")}
+                                    for a in privacy_runs[0][model]["mia_user"]}}
+            return summary
+
+        gap = np.asarray(get("non_private", "mia_auc")) - np.asarray(get("dp", "mia_auc"))
+        gap_se = np.hypot(get("non_private", "mia_auc_se"), get("dp", "mia_auc_se"))
         out["privacy"] = {
             "dp": {"epsilon": round(max(get("dp", "epsilon")), 3),
                    "ndcg_ratio": mean_std(ratio)[0], "ndcg_ratio_std": mean_std(ratio)[1],
                    "ndcg_ratio_min": round(float(ratio.min()), 4),
-                   "mia_auc": mean_std(get("dp", "mia_auc"))[0],
+                   **mia("dp"),
+                   "mia_auc_bound": round(min(get("dp", "mia_auc_bound")), 4),
+                   "tpr_at_1pct_fpr_bound": round(min(get("dp", "tpr_at_1pct_fpr_bound")), 4),
+                   "mia_gap_per_seed": [round(float(g), 4) for g in gap],
+                   "mia_gap_se_per_seed": [round(float(g), 4) for g in gap_se],
                    "ndcg@10": mean_std(get("dp", "ndcg@10"))[0],
                    "ndcg_ratio_per_seed": [round(float(r), 4) for r in ratio],
                    "model": "DPTwoTower", "privacy_unit": "user", "delta": "1/N (N = training "
@@ -390,7 +459,7 @@ def main() -> None:
                               "ndcg_ratio_per_seed": [round(float(r), 4) for r in old_ratio],
                               "ndcg@10": mean_std(get("dp_sgd_biases", "ndcg@10"))[0],
                               "mia_auc": mean_std(get("dp_sgd_biases", "mia_auc"))[0]},
-            "non_private": {"mia_auc": mean_std(get("non_private", "mia_auc"))[0],
+            "non_private": {**mia("non_private"),
                             "ndcg@10": mean_std(non_private)[0], "model": "DPTwoTower"},
             "mf": {"ndcg@10": mean_std(get("mf", "ndcg@10"))[0],
                    "mia_auc": mean_std(get("mf", "mia_auc"))[0]},

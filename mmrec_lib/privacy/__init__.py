@@ -22,7 +22,11 @@ Four tools, each small enough to read in one sitting:
   of a sampled cohort of users per round.
 * :func:`membership_inference_auc` measures leakage with the score-threshold attack
   of Yeom et al. (2018): how well a model's scores separate training interactions
-  from held-out ones (AUC 0.5 = no leakage).
+  from held-out ones (AUC 0.5 = no leakage). :func:`user_membership_attack` is the
+  stronger, calibrated attack at the unit of user-level DP (was this *user* in
+  training?): reference models trained with and without each user calibrate the
+  user's log-likelihood under the target (offline calibration, Watson et al. 2022,
+  and LiRA, Carlini et al. 2022), reported as AUC and TPR at 1% FPR.
 * :class:`ItemIndex` and :func:`user_vector_from_history` split scoring into a
   server-side item index and a user vector computed on the client from the user's
   own history, so the server never needs a user id.
@@ -50,7 +54,15 @@ from mmrec_lib.privacy.dp_sgd import (
 )
 from mmrec_lib.privacy.dp_two_tower import DPTwoTower, public_content_vectors
 from mmrec_lib.privacy.federated import FederatedMatrixFactorization, federated_fit
-from mmrec_lib.privacy.membership import membership_inference_auc
+from mmrec_lib.privacy.membership import (
+    MembershipAttack,
+    attack_from_signals,
+    attack_metrics,
+    calibrated_membership_scores,
+    membership_inference_auc,
+    user_log_likelihood,
+    user_membership_attack,
+)
 from mmrec_lib.privacy.on_device import ItemIndex, user_vector_from_history
 
 __all__ = [
@@ -66,4 +78,10 @@ __all__ = [
     "user_vector_from_history",
     "ItemIndex",
     "membership_inference_auc",
+    "user_log_likelihood",
+    "calibrated_membership_scores",
+    "attack_metrics",
+    "MembershipAttack",
+    "user_membership_attack",
+    "attack_from_signals",
 ]

@@ -296,6 +296,35 @@ class DPTwoTower(InterestModel):
             return np.zeros(self.embedding_dim)
         return self.content_[history].mean(axis=0) @ self.user_projection_
 
+    def leave_one_out_scores(self, item_ids) -> np.ndarray:
+        """Catalogue scores of a history's items, each from the **rest** of the history.
+
+        Row ``r`` scores every catalogue item for a user whose history is
+        ``item_ids`` without its ``r``-th item: the context the model was trained
+        with (and what :meth:`score` uses for seen items). It needs only the
+        released parameters and the history, so it works for a user the model never
+        saw: what a membership attacker holding the model and a candidate user's
+        views can compute (:func:`~mmrec_lib.privacy.user_log_likelihood`).
+
+        Parameters
+        ----------
+        item_ids : sequence of catalogue item ids, at least 2, no repeats
+
+        Returns
+        -------
+        ndarray of shape (len(item_ids), n_catalogue_items), columns in ``item_ids_`` order.
+        """
+        from mmrec_lib.utils import check_is_fitted
+
+        check_is_fitted(self)
+        history = self.item_encoder_.transform(list(item_ids))
+        if len(history) < 2 or len(np.unique(history)) != len(history):
+            raise DataError(f"a leave-one-out history needs >= 2 distinct items, got "
+                            f"{len(np.unique(history))} distinct of {len(history)}")
+        user_side = self.content_[history].astype(np.float64) @ self.user_projection_
+        context = (user_side.sum(axis=0)[None, :] - user_side) / (len(history) - 1)
+        return context @ self.item_factors_.astype(np.float64).T + self.item_bias_
+
     def _score(self, user_index):
         items = self.item_factors_.astype(np.float64)                     # (n_items, d)
         user_side = self.content_.astype(np.float64) @ self.user_projection_  # (n_items, d)
