@@ -35,9 +35,12 @@ class CodeTokenNetwork(keras.Model):
 
     def __init__(self, *, levels: int, codebook_size: int, num_fitted: int, max_len: int,
                  embedding_dim: int, num_blocks: int, num_heads: int, dropout: float,
-                 seed: int, **kwargs):
+                 seed: int, loss: str = "tree", **kwargs):
         super().__init__(**kwargs)
         self.levels = levels
+        self.codebook_size = codebook_size
+        # (not "self.loss": compile() overwrites that attribute of a keras.Model)
+        self.tree_loss = loss == "tree"
         self.embedding_dim = embedding_dim
         normal = keras.initializers.TruncatedNormal
         self.code_embeddings = [keras.layers.Embedding(
@@ -60,8 +63,9 @@ class CodeTokenNetwork(keras.Model):
                                     name=f"block_{b}") for b in range(num_blocks)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-6)
         initializer = keras.initializers.GlorotUniform(seed=seed + 3)
-        # One small residual MLP per step (levels + the item step).
-        self.heads = [keras.Sequential([
+        # loss="levels": one small residual MLP per step (levels + the item step);
+        # loss="tree" reads every step off the item energies and needs none.
+        self.heads = [] if loss == "tree" else [keras.Sequential([
             keras.layers.LayerNormalization(epsilon=1e-6),
             keras.layers.Dense(embedding_dim, activation="relu", kernel_initializer=initializer),
             keras.layers.Dense(embedding_dim, kernel_initializer=initializer)],
@@ -111,8 +115,34 @@ class CodeTokenNetwork(keras.Model):
         flat = tf.reshape(z, (-1, self.embedding_dim))  # the head was built on rank 2
         return z + tf.reshape(self.heads[step](flat), tf.shape(z))
 
+    def energies(self, hidden):
+        """Tree loss: the energy of every catalogue item, shape (..., n_items).
+
+        ``hidden . (code sum + identity) + bias`` with the same table as the
+        input (tied), the bias the item's identity bias plus its codes' biases
+        (so an item added after training gets the bias of its codes).
+        """
+        codes = self.codes[1:]
+        bias = self._identity(tf.range(1, tf.shape(self.codes)[0]))[1]
+        for level in range(self.levels):
+            bias = bias + tf.gather(self.code_bias[level], codes[:, level])
+        return tf.tensordot(hidden, self.item_table()[1:], [[-1], [1]]) + bias
+
     def level_logits(self, hidden, codes, level: int):
-        """Logits over level ``level``'s codebook after ``codes[..., :level]``."""
+        """Logits over level ``level``'s codebook after ``codes[..., :level]``.
+
+        ``loss="levels"``: the level head's logits. ``loss="tree"``: the
+        log-sum-exp of the energies of the items below each code (very
+        negative where no item continues the prefix), so that normalising over
+        the existing codes gives the exact conditional of the item softmax.
+        """
+        if self.tree_loss:
+            energies = self.energies(hidden)[..., None, :]                # (..., 1, n)
+            catalogue = self.codes[1:]
+            below = tf.reduce_all(catalogue[:, :level] == codes[..., None, :level], -1)
+            one_hot = tf.transpose(tf.one_hot(catalogue[:, level], self.codebook_size)) > 0
+            inside = below[..., None, :] & one_hot                       # (..., K, n)
+            return tf.reduce_logsumexp(tf.where(inside, energies, -1e9), axis=-1)
         q = self.query(hidden, self.code_sum(codes, level), level)
         return tf.matmul(q, self.code_embeddings[level].embeddings, transpose_b=True) \
             + self.code_bias[level]
@@ -123,9 +153,13 @@ class CodeTokenNetwork(keras.Model):
         ``hidden`` broadcasts against ``items[..., None]``'s embedding.
         """
         codes = tf.gather(self.codes, items)
-        q = self.query(hidden, self.code_sum(codes, self.levels), self.levels)
         identity, bias = self._identity(items)
         target = self.code_sum(codes, self.levels) + identity
+        if self.tree_loss:
+            for level in range(self.levels):
+                bias = bias + tf.gather(self.code_bias[level], codes[..., level])
+            return tf.reduce_sum(hidden * target, axis=-1) + bias
+        q = self.query(hidden, self.code_sum(codes, self.levels), self.levels)
         return tf.reduce_sum(q * target, axis=-1) + bias
 
     def train_step(self, data):
@@ -135,23 +169,33 @@ class CodeTokenNetwork(keras.Model):
             keep = targets > 0
             hidden = tf.boolean_mask(hidden, keep)
             labels = tf.boolean_mask(targets, keep)
-            codes = tf.gather(self.codes, labels)
-            loss = 0.0
-            for level in range(self.levels):
-                loss += tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    codes[:, level], self.level_logits(hidden, codes, level)))
-            # Last step: which item among those with the same full code (teacher forcing).
-            all_items = tf.range(1, tf.shape(self.codes)[0])
-            same = tf.reduce_all(tf.gather(self.codes, all_items)[None] == codes[:, None], -1)
-            same &= tf.gather(self.identity, all_items)[None] > 0
-            q = self.query(hidden, self.code_sum(codes, self.levels), self.levels)
-            identity, bias = self._identity(all_items)
-            table = self.code_sum(tf.gather(self.codes, all_items), self.levels) + identity
-            logits = tf.matmul(q, table, transpose_b=True) + bias
-            logits = tf.where(same, logits, -1e9)
-            loss += tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels - 1, logits))
+            if self.tree_loss:
+                # The item's log-probability: the sum of its steps' log-probabilities.
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels - 1, self.energies(hidden)))
+            else:
+                loss = self._levels_loss(hidden, labels)
         gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
+
+    def _levels_loss(self, hidden, labels):
+        """TIGER's loss: the per-level cross-entropies (teacher forcing) plus the in-cell step."""
+        codes = tf.gather(self.codes, labels)
+        loss = 0.0
+        for level in range(self.levels):
+            loss += tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                codes[:, level], self.level_logits(hidden, codes, level)))
+        # Last step: which item among those with the same full code (teacher forcing).
+        all_items = tf.range(1, tf.shape(self.codes)[0])
+        same = tf.reduce_all(tf.gather(self.codes, all_items)[None] == codes[:, None], -1)
+        same &= tf.gather(self.identity, all_items)[None] > 0
+        q = self.query(hidden, self.code_sum(codes, self.levels), self.levels)
+        identity, bias = self._identity(all_items)
+        table = self.code_sum(tf.gather(self.codes, all_items), self.levels) + identity
+        logits = tf.matmul(q, table, transpose_b=True) + bias
+        logits = tf.where(same, logits, -1e9)
+        loss += tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels - 1, logits))
+        return loss

@@ -96,7 +96,7 @@ class SemanticIDGenerator(SequentialModel):
                  embedding_dim: int = 64, num_blocks: int = 2, num_heads: int = 1,
                  dropout: float = 0.2, learning_rate: float = 3e-3, epochs: int = 30,
                  batch_size: int = 32, patience: int | None = 5, beam_width: int = 20,
-                 scoring: str = "full", seed: int = 0):
+                 scoring: str = "full", loss: str = "tree", seed: int = 0):
         self.levels = levels
         self.codebook_size = codebook_size
         self.max_len = max_len
@@ -110,6 +110,7 @@ class SemanticIDGenerator(SequentialModel):
         self.patience = patience
         self.beam_width = beam_width
         self.scoring = scoring
+        self.loss = loss
         self.seed = seed
 
     def _check_params(self):
@@ -121,6 +122,7 @@ class SemanticIDGenerator(SequentialModel):
         if self.patience is not None:
             check_int("patience", self.patience)
         check_choice("scoring", self.scoring, ("full", "beam"))
+        check_choice("loss", self.loss, ("tree", "levels"))
         check_number("dropout", self.dropout, low=0, high=1, high_inclusive=False)
         check_number("learning_rate", self.learning_rate, low=0, low_inclusive=False)
         check_seed(self.seed)
@@ -190,7 +192,7 @@ class SemanticIDGenerator(SequentialModel):
         network = CodeTokenNetwork(
             levels=self.levels, codebook_size=self.codebook_size, num_fitted=self.fitted_rows_,
             max_len=self.max_len, embedding_dim=self.embedding_dim, num_blocks=self.num_blocks,
-            num_heads=self.num_heads, dropout=self.dropout, seed=self.seed)
+            num_heads=self.num_heads, dropout=self.dropout, seed=self.seed, loss=self.loss)
         self._install_items(network)
         network(np.zeros((1, self.max_len), np.int32))  # creates the weights
         for head in network.heads:
@@ -255,6 +257,8 @@ class SemanticIDGenerator(SequentialModel):
 
     def _hidden(self, histories: list[np.ndarray], batch_size: int = 512) -> np.ndarray:
         """Decoder state after each history of item tokens: shape (n, embedding_dim)."""
+        # This model's catalogue (a shallow copy that added items shares the network).
+        self._install_items(self.network_)
         padded = pad_sequences(histories, self.max_len)
         parts = [self.network_(padded[start:start + batch_size], training=False)[:, -1, :]
                  .numpy() for start in range(0, len(padded), batch_size)]
@@ -273,6 +277,11 @@ class SemanticIDGenerator(SequentialModel):
         what a beam as wide as the catalogue returns, for every item at once.
         """
         hidden = self._hidden(histories)
+        if self.loss == "tree":  # the steps multiply out to the softmax of the energies
+            energies = np.concatenate([
+                self.network_.energies(hidden[start:start + 512]).numpy().astype(np.float64)
+                for start in range(0, len(hidden), 512)])
+            return energies - np.logaddexp.reduce(energies, axis=1, keepdims=True)
         codes = self._catalogue_codes()
         _, cell_of_item = np.unique(codes, axis=0, return_inverse=True)
         cell_of_item = cell_of_item.ravel()
@@ -334,6 +343,9 @@ class SemanticIDGenerator(SequentialModel):
         check_is_fitted(self)
         beam_width = check_int("beam_width", beam_width)
         hidden = self._hidden([np.asarray(h, dtype=np.int64) for h in histories])
+        if self.loss == "tree":  # every step is read off the item log-probabilities
+            hidden = self._node_log_mass(self._full_scores(
+                [np.asarray(h, dtype=np.int64) for h in histories]))
         trees = [self._tree] * len(histories)
         if candidates is not None:
             trees = [self._candidate_tree(row) for row in np.asarray(candidates, dtype=bool)]
@@ -358,6 +370,11 @@ class SemanticIDGenerator(SequentialModel):
         """For each (history, prefix, score) row: the codes existing after the prefix and
         their log-probabilities (normalised over them)."""
         children = [self._tree[prefix] for _, prefix, _ in rows]
+        if self.loss == "tree":  # hidden is the log-mass of every node of the tree
+            node, mass = hidden
+            return [(codes, np.array([mass[level + 1][h, node[level + 1][(*prefix, int(c))]]
+                                      for c in codes]) - mass[level][h, node[level][prefix]])
+                    for (h, prefix, _), codes in zip(rows, children, strict=True)]
         if level < self.levels:
             padded = np.zeros((len(rows), self.levels), dtype=np.int32)
             padded[:, :level] = [prefix for _, prefix, _ in rows]
@@ -377,6 +394,26 @@ class SemanticIDGenerator(SequentialModel):
             picked = [logits[row, :len(tokens)] for row, tokens in enumerate(items)]
         return [(codes, values - np.logaddexp.reduce(values))
                 for codes, values in zip(children, picked, strict=True)]
+
+    def _node_log_mass(self, log_probabilities: np.ndarray) -> tuple[list, list]:
+        """Log-probability mass below every prefix of the tree, from the items' log-probabilities.
+
+        Returns ``(node, mass)``: for prefix length ``L`` (0 .. levels + 1),
+        ``node[L]`` maps a prefix to its column of ``mass[L]`` (n, n_prefixes),
+        the log-sum-exp of the log-probabilities of the items below it. A
+        step's conditional log-probability is the child's mass minus the
+        parent's: the chain of steps multiplies out to the item's probability.
+        """
+        full = self.code_tokens_ - self._offsets
+        node, mass = [], []
+        for length in range(self.levels + 2):
+            keys, inverse = np.unique(full[:, :length], axis=0, return_inverse=True)
+            inverse = inverse.ravel()
+            order = np.argsort(inverse, kind="stable")
+            bounds = np.flatnonzero(np.r_[True, np.diff(inverse[order]) != 0])
+            node.append({tuple(int(c) for c in key): k for k, key in enumerate(keys)})
+            mass.append(np.logaddexp.reduceat(log_probabilities[:, order], bounds, axis=1))
+        return node, mass
 
     def generate_session(self, histories: Sequence[Sequence], *, length: int = 10,
                          beam_width: int | None = None, candidates=None,
