@@ -1,12 +1,14 @@
 """Keras 2 network of the semantic-ID generator (imported only when one is fitted).
 
 A GPT over the history's items, each embedded as the sum of learned per-level
-embeddings of its semantic-ID codes (plus an identity embedding), followed by a
-small autoregressive head that writes the next item's code one level at a time:
-level ``l`` reads the decoder state plus the embeddings of the codes already
-written. The last step names the item among those sharing its full code (the
-de-duplication level), scored against the item's own embedding. Built from the
-blocks of SASRec (:mod:`mmrec_lib.sequential._networks`).
+embeddings of its semantic-ID codes (plus an identity embedding); the next
+item's code is written one level at a time, and the last step names the item
+among those sharing its full code (the de-duplication level). With the tree
+loss every step is read off one energy per item (state . item embedding +
+biases: a step's logit is the log-sum-exp of the energies below the code);
+with the levels loss (TIGER) a small head per level reads the state plus the
+embeddings of the codes already written. Built from the blocks of SASRec
+(:mod:`mmrec_lib.sequential._networks`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ keras = tf.keras
 
 
 class CodeTokenNetwork(keras.Model):
-    """Item-level causal decoder over semantic-ID embeddings with a level-by-level code head.
+    """Item-level causal decoder over semantic-ID embeddings, decoding the next code level by level.
 
     ``call(tokens)`` maps a left-padded (batch, max_len) matrix of item tokens
     (catalogue index + 1, 0 = padding) to hidden states (batch, max_len,
