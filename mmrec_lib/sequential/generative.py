@@ -295,6 +295,7 @@ class SemanticIDGenerator(SequentialModel):
         prefix tree (each level normalised over the codes that exist after the
         prefix) and of the last step (the item among those with the same code):
         what a beam as wide as the catalogue returns, for every item at once.
+        With ``loss="tree"`` that sum is the log-softmax of the item energies.
         """
         hidden = self._hidden(histories)
         if self.loss == "tree":  # the steps multiply out to the softmax of the energies
@@ -344,6 +345,8 @@ class SemanticIDGenerator(SequentialModel):
         it (their probabilities normalised over those codes, as in
         :meth:`_full_scores`), then keeps the ``beam_width`` likeliest prefixes;
         the last step names the item among those sharing the full code.
+        With ``loss="tree"`` a step's log-probability is the log-mass of the
+        items below the extended prefix minus that below the prefix.
 
         Parameters
         ----------
