@@ -46,8 +46,9 @@ K = 10
 # Public side information of a MiniClips clip that SideSASRecModel embeds.
 SIDE_COLUMNS = ("creator_id", "series_id", "episode")
 # Semantic IDs from text + speech + audio + visual (True) or the shared text + audio + visual
-# vectors (False). Measured (3 seeds, MiniClips small): with speech warm NDCG@10 0.121 (0.78 of
-# SASRec) but cold 0.240 (1.85x random); without, warm 0.113 (0.72) and cold 0.280 (2.16x).
+# vectors (False). Measured with TIGER's per-level objective on generator-4 MiniClips (3 seeds):
+# with speech warm NDCG@10 0.121 (0.78 of SASRec) but cold 0.240 (1.85x random); without, warm
+# 0.113 (0.72) and cold 0.280 (2.16x). Not re-measured with the tree objective.
 GENERATOR_SPEECH = False
 # --models: run only these MiniClips neural models (None: all); e.g. "sasrec,semantic_id_generator"
 # measures the generator and its ratio to SASRec in one run without the content SASRec.
