@@ -401,3 +401,21 @@ def test_levels_objective_full_scores_equal_the_beam_and_survive_save_load(level
 def test_generator_rejects_an_unknown_loss():
     with pytest.raises(ParameterError, match="loss"):
         sq.SemanticIDGenerator(loss="softmax").fit(cycle_interactions(), CATALOGUE)
+
+
+def test_identity_dropout_trains_and_reloads_identically(tmp_path):
+    model = sq.SemanticIDGenerator(levels=2, codebook_size=4, max_len=6, embedding_dim=16,
+                                   num_blocks=1, num_heads=1, dropout=0.0, learning_rate=5e-3,
+                                   epochs=3, batch_size=32, identity_dropout=0.5, seed=0)
+    model.fit(cycle_interactions(), CATALOGUE)
+    histories = [[1, 2, 3], [10]]
+    loaded = sq.SemanticIDGenerator.load(model.save(tmp_path / "dropout"))
+    assert loaded.identity_dropout == 0.5
+    # Dropout acts in training only: scoring is deterministic and survives save / load.
+    np.testing.assert_array_equal(loaded.score_histories(histories),
+                                  model.score_histories(histories))
+    np.testing.assert_array_equal(model.score_histories(histories),
+                                  model.score_histories(histories))
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ParameterError, match="identity_dropout"):
+            sq.SemanticIDGenerator(identity_dropout=bad).fit(cycle_interactions(), CATALOGUE)

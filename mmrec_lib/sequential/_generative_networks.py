@@ -37,12 +37,13 @@ class CodeTokenNetwork(keras.Model):
 
     def __init__(self, *, levels: int, codebook_size: int, num_fitted: int, max_len: int,
                  embedding_dim: int, num_blocks: int, num_heads: int, dropout: float,
-                 seed: int, loss: str = "tree", **kwargs):
+                 seed: int, loss: str = "tree", identity_dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.levels = levels
         self.codebook_size = codebook_size
         # (not "self.loss": compile() overwrites that attribute of a keras.Model)
         self.tree_loss = loss == "tree"
+        self.identity_dropout = float(identity_dropout)
         self.embedding_dim = embedding_dim
         normal = keras.initializers.TruncatedNormal
         self.code_embeddings = [keras.layers.Embedding(
@@ -88,9 +89,13 @@ class CodeTokenNetwork(keras.Model):
         self.identity = tf.constant(np.concatenate([[0], identity]), tf.int32)
         self.has_identity = tf.cast(self.identity > 0, tf.float32)
 
-    def _identity(self, items):
+    def _identity(self, items, training=None):
         index = tf.gather(self.identity, items)
         known = tf.gather(self.has_identity, items)[..., None]
+        if training and self.identity_dropout > 0:
+            # Train the code part alone on a share of the items: what a new item has.
+            known = known * tf.cast(tf.random.uniform(tf.shape(known)) >= self.identity_dropout,
+                                    tf.float32)
         return self.identity_embedding(index) * known, tf.gather(self.identity_bias, index) \
             * known[..., 0]
 
@@ -101,14 +106,14 @@ class CodeTokenNetwork(keras.Model):
             total = total + self.code_embeddings[level](codes[..., level])
         return total
 
-    def item_table(self):
+    def item_table(self, training=None):
         """Input embedding of every token (row 0 padding): code sum plus identity."""
         items = tf.range(tf.shape(self.codes)[0])
-        identity, _ = self._identity(items)
+        identity, _ = self._identity(items, training)
         return self.code_sum(self.codes, self.levels) + identity
 
     def call(self, tokens, training=None):
-        table = self.item_table()
+        table = self.item_table(training)
         return causal_decode(self, lambda t: tf.gather(table, t), tokens, training=training)
 
     def query(self, hidden, prefix_sum, step: int):
@@ -117,7 +122,7 @@ class CodeTokenNetwork(keras.Model):
         flat = tf.reshape(z, (-1, self.embedding_dim))  # the head was built on rank 2
         return z + tf.reshape(self.heads[step](flat), tf.shape(z))
 
-    def energies(self, hidden):
+    def energies(self, hidden, training=None):
         """Tree loss: the energy of every catalogue item, shape (..., n_items).
 
         ``hidden . (code sum + identity) + bias`` with the same table as the
@@ -125,10 +130,11 @@ class CodeTokenNetwork(keras.Model):
         (so an item added after training gets the bias of its codes).
         """
         codes = self.codes[1:]
-        bias = self._identity(tf.range(1, tf.shape(self.codes)[0]))[1]
+        identity, bias = self._identity(tf.range(1, tf.shape(self.codes)[0]), training)
         for level in range(self.levels):
             bias = bias + tf.gather(self.code_bias[level], codes[:, level])
-        return tf.tensordot(hidden, self.item_table()[1:], [[-1], [1]]) + bias
+        table = self.code_sum(codes, self.levels) + identity
+        return tf.tensordot(hidden, table, [[-1], [1]]) + bias
 
     def level_logits(self, hidden, codes, level: int):
         """Logits over level ``level``'s codebook after ``codes[..., :level]``.
@@ -174,7 +180,7 @@ class CodeTokenNetwork(keras.Model):
             if self.tree_loss:
                 # The item's log-probability: the sum of its steps' log-probabilities.
                 loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    labels - 1, self.energies(hidden)))
+                    labels - 1, self.energies(hidden, training=True)))
             else:
                 loss = self._levels_loss(hidden, labels)
         gradients = tape.gradient(loss, self.trainable_variables)
