@@ -46,8 +46,9 @@ K = 10
 # Public side information of a MiniClips clip that SideSASRecModel embeds.
 SIDE_COLUMNS = ("creator_id", "series_id", "episode")
 # Semantic IDs from text + speech + audio + visual (True) or the shared text + audio + visual
-# vectors (False). Measured (3 seeds, MiniClips small): with speech warm NDCG@10 0.121 (0.78 of
-# SASRec) but cold 0.240 (1.85x random); without, warm 0.113 (0.72) and cold 0.280 (2.16x).
+# vectors (False). Measured with TIGER's per-level objective on generator-4 MiniClips (3 seeds):
+# with speech warm NDCG@10 0.121 (0.78 of SASRec) but cold 0.240 (1.85x random); without, warm
+# 0.113 (0.72) and cold 0.280 (2.16x). Not re-measured with the tree objective.
 GENERATOR_SPEECH = False
 # --models: run only these MiniClips neural models (None: all); e.g. "sasrec,semantic_id_generator"
 # measures the generator and its ratio to SASRec in one run without the content SASRec.
@@ -137,17 +138,24 @@ def miniclips_models(seed: int, epochs: int) -> dict:
             # dropout 0.3 (validation NDCG@10 0.214 vs 0.209 at 0.2, seed 0).
             "side_sasrec": sq.SideSASRecModel(**{**shared, "epochs": max(epochs, 40),
                                                  "patience": 8, "dropout": 0.3}),
-            "semantic_id_generator": generator_model(seed, epochs)}
+            "semantic_id_generator": generator_model(seed, epochs),
+            # Only when asked for by name (--models): TIGER's objective, for comparison.
+            **({"semantic_id_generator_levels": generator_model(seed, epochs, "levels")}
+               if ONLY_MODELS is not None and "semantic_id_generator_levels" in ONLY_MODELS
+               else {})}
 
 
-def generator_model(seed: int, epochs: int):
+def generator_model(seed: int, epochs: int, loss: str = "tree"):
     """The semantic-ID generator: SASRec's decoder over code-embedded items, full scoring."""
     # 2 levels x 16 codes: level 1 is a content cluster (purity 0.81 against the hidden
     # category); the last step names the item among the ~3 sharing its full code.
+    # loss="tree": every step's probabilities are read off one energy per item, so the steps
+    # multiply out to an item softmax that training maximises; loss="levels" (TIGER's per-level
+    # heads and cross-entropies) is kept for comparison (--models semantic_id_generator_levels).
     return sq.SemanticIDGenerator(
         levels=2, codebook_size=16, max_len=50, embedding_dim=64, num_blocks=2, num_heads=1,
         dropout=0.2, learning_rate=3e-3, epochs=epochs, patience=5, batch_size=32,
-        beam_width=20, scoring="full", seed=seed)
+        beam_width=20, scoring="full", loss=loss, seed=seed)
 
 
 def random_ndcg(split, candidates, item_ids) -> float:
@@ -357,7 +365,8 @@ def run_cold(evaluate, events, release, vectors, seeds, epochs) -> dict:
             cold_runs.setdefault("sasrec", []).append(result)
             print(f"{'sasrec (cold)':>22} seed {seed}: NDCG@10 {result[f'ndcg@{K}']:.4f}",
                   flush=True)
-        for name in [n for n in ("content_sasrec", "side_sasrec", "semantic_id_generator") if wanted(n)]:
+        for name in [n for n in ("content_sasrec", "side_sasrec", "semantic_id_generator",
+                                 "semantic_id_generator_levels") if n in models and wanted(n)]:
             # Ranked among exactly the candidates of the other models (only_new minus history).
             evaluate(cold_runs, name, models[name], cold, only_new, inner, seed, new=new_items)
     cold_summary = {name: summarise(values) for name, values in cold_runs.items()}

@@ -343,3 +343,79 @@ def test_session_split_and_evaluation(generator):
     with pytest.raises(ParameterError, match="cannot generate"):
         sq.evaluate_session(sq.SequentialPopularityModel().fit(walks), walk_split,
                             mode="session")
+
+
+# ---------------------------------------------------------------- the two training objectives
+
+
+def test_tree_steps_are_the_conditionals_of_one_item_softmax(generator):
+    """loss="tree": each step's probabilities (the network's level logits, normalised over the
+    codes that exist) are the item softmax's mass below each child over the mass below the prefix."""
+    assert generator.loss == "tree"
+    history = np.array([5, 6, 7])
+    log_p = generator.score_histories([history])[0].astype(np.float64)
+    hidden = generator._hidden([history])
+    codes = generator._catalogue_codes()
+    tree = generator.quantizer_.prefix_tree()
+    for level in range(generator.levels):
+        for prefix in {tuple(int(c) for c in row[:level]) for row in codes}:
+            padded = np.zeros((1, generator.levels), np.int32)
+            padded[0, :level] = prefix
+            children = tree[prefix]
+            logits = generator.network_.level_logits(hidden, padded, level).numpy()[0, children]
+            step = logits - np.logaddexp.reduce(logits)
+            below = np.all(codes[:, :level] == prefix, axis=1)
+            mass = np.array([np.logaddexp.reduce(log_p[below & (codes[:, level] == c)])
+                             for c in children]) - np.logaddexp.reduce(log_p[below])
+            np.testing.assert_allclose(step, mass, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def levels_generator():
+    """TIGER's objective: per-level cross-entropies (teacher forcing) and the in-cell step."""
+    model = sq.SemanticIDGenerator(levels=2, codebook_size=4, max_len=6, embedding_dim=16,
+                                   num_blocks=1, num_heads=1, dropout=0.0, learning_rate=5e-3,
+                                   epochs=15, batch_size=32, beam_width=10, loss="levels", seed=0)
+    return model.fit(cycle_interactions(), CATALOGUE)
+
+
+def test_levels_objective_full_scores_equal_the_beam_and_survive_save_load(levels_generator,
+                                                                           tmp_path):
+    histories = [[1, 2, 3], [10]]
+    scores = levels_generator.score_histories(histories)
+    np.testing.assert_allclose(np.exp(scores.astype(np.float64)).sum(axis=1), 1.0, atol=1e-4)
+    for row, beam in enumerate(levels_generator.generate([np.array(h) for h in histories],
+                                                         beam_width=NUM_ITEMS)):
+        assert sorted(item for item, _ in beam) == list(range(NUM_ITEMS))
+        np.testing.assert_allclose([s for _, s in beam], scores[row, [i for i, _ in beam]],
+                                   rtol=1e-4, atol=1e-4)
+    loaded = sq.SemanticIDGenerator.load(levels_generator.save(tmp_path / "levels"))
+    assert loaded.loss == "levels"
+    np.testing.assert_array_equal(loaded.score_histories(histories), scores)
+    # It learns the cycle too (HR@10 well above the 10/24 of a random list).
+    split = sq.leave_one_out(cycle_interactions(num_users=30, seed=1))
+    result = sq.evaluate_next_item(levels_generator, split, k=10)
+    assert result["hr@10"] > 10 / NUM_ITEMS + 0.2
+
+
+def test_generator_rejects_an_unknown_loss():
+    with pytest.raises(ParameterError, match="loss"):
+        sq.SemanticIDGenerator(loss="softmax").fit(cycle_interactions(), CATALOGUE)
+
+
+def test_identity_dropout_trains_and_reloads_identically(tmp_path):
+    model = sq.SemanticIDGenerator(levels=2, codebook_size=4, max_len=6, embedding_dim=16,
+                                   num_blocks=1, num_heads=1, dropout=0.0, learning_rate=5e-3,
+                                   epochs=3, batch_size=32, identity_dropout=0.5, seed=0)
+    model.fit(cycle_interactions(), CATALOGUE)
+    histories = [[1, 2, 3], [10]]
+    loaded = sq.SemanticIDGenerator.load(model.save(tmp_path / "dropout"))
+    assert loaded.identity_dropout == 0.5
+    # Dropout acts in training only: scoring is deterministic and survives save / load.
+    np.testing.assert_array_equal(loaded.score_histories(histories),
+                                  model.score_histories(histories))
+    np.testing.assert_array_equal(model.score_histories(histories),
+                                  model.score_histories(histories))
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ParameterError, match="identity_dropout"):
+            sq.SemanticIDGenerator(identity_dropout=bad).fit(cycle_interactions(), CATALOGUE)
