@@ -35,6 +35,9 @@ The last line of stdout is the JSON summary::
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
 import _common as common  # noqa: I001  (first: Keras 2 before TensorFlow)
 import numpy as np
 import pandas as pd
@@ -382,8 +385,9 @@ def main() -> None:
                                 epochs=(25, "maximum epochs of the MiniClips neural models"),
                                 movielens_epochs=(40, "maximum epochs of GRU4Rec and SASRec on "
                                                       "MovieLens-100k (early stopped)"),
-                                jobs=(1, "processes for the MovieLens-100k fits (2 on 2 cores: "
-                                         "one TensorFlow fit keeps about one core busy)"))
+                                jobs=(1, "processes (2 on 2 cores: one TensorFlow fit keeps "
+                                         "about one core busy); with --part all and jobs > 1 "
+                                         "the MiniClips part runs beside the MovieLens fits"))
     parser.add_argument("--part", default="all",
                         choices=("all", "movielens", "miniclips", "miniclips_warm",
                                  "miniclips_session", "miniclips_cold"))
@@ -396,12 +400,23 @@ def main() -> None:
     epochs = 5 if args.quick else args.epochs
     total = common.Stopwatch()
     output: dict = {}
+    parts = (("warm", "session", "cold") if args.part in ("all", "miniclips")
+             else (args.part.split("_")[1],))
+    pool = miniclips_job = None
+    if args.part == "all" and args.jobs > 1 and ONLY_MODELS is None:
+        # The MiniClips part in its own process, beside the MovieLens fits (which get the
+        # other jobs): each TensorFlow fit keeps about one core busy, so on 2 cores the two
+        # parts overlap instead of running one after the other. Same results either way.
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        miniclips_job = pool.submit(run_miniclips, seeds, epochs, args.quick, parts)
     if args.part in ("all", "movielens"):
+        ml_jobs = args.jobs - 1 if miniclips_job is not None else args.jobs
         output.update(run_movielens(seeds, 5 if args.quick else args.movielens_epochs,
-                                    args.jobs))
-    if args.part.startswith("miniclips") or args.part == "all":
-        parts = (("warm", "session", "cold") if args.part in ("all", "miniclips")
-                 else (args.part.split("_")[1],))
+                                    ml_jobs))
+    if miniclips_job is not None:
+        output["miniclips"], output["miniclips_cold"] = miniclips_job.result()
+        pool.shutdown()
+    elif args.part.startswith("miniclips") or args.part == "all":
         output["miniclips"], output["miniclips_cold"] = run_miniclips(seeds, epochs, args.quick,
                                                                       parts)
     if "miniclips" in output:  # the MiniClips budget; the MovieLens one is in movielens_timing
@@ -454,8 +469,6 @@ def run_movielens(seeds, epochs: int, jobs: int = 1) -> dict:
     tasks = [("sasrec", seed) for seed in seeds] + [("gru4rec", seed) for seed in seeds] + tasks
     with common.Stopwatch() as clock:
         if jobs > 1:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
 
             # spawn: TensorFlow is not fork-safe; every worker imports it afresh.
             with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
