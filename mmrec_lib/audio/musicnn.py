@@ -20,6 +20,7 @@ __all__ = [
     "check_patches",
     "build_musicnn",
     "load_musicnn_weights",
+    "musicnn_checkpoint_tensors",
     "musicnn_labels",
     "musicnn_weights_dir",
     "musicnn_patches",
@@ -190,6 +191,26 @@ def build_musicnn(*, num_classes: int = 50, num_filters_midend: int = 64,
     return tf.keras.Model(log_mel, [probabilities, penultimate], name="musicnn")
 
 
+def musicnn_checkpoint_tensors(checkpoint_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every non-optimiser variable of a musicnn TF1 checkpoint, as NumPy arrays.
+
+    Introduced in chapter 03 (:func:`load_musicnn_weights`); chapter 10 writes the ONNX
+    graph from it. Reading the TF1 checkpoint needs TensorFlow; the served ONNX path reads
+    it once, when the file is exported into the cache, never when it is served.
+    """
+    from mmrec_lib._env import import_tensorflow
+
+    tf = import_tensorflow()
+    prefix = str(checkpoint_dir).rstrip("/") + "/"
+    try:
+        reader = tf.compat.v1.train.NewCheckpointReader(prefix)
+    except Exception as error:
+        raise ModelError(f"cannot read the musicnn checkpoint {prefix}: {error}") from error
+    return {name: np.asarray(reader.get_tensor(name))
+            for name in reader.get_variable_to_shape_map()
+            if "Adam" not in name and name not in ("beta1_power", "beta2_power")}
+
+
 def load_musicnn_weights(model, checkpoint_dir: str | os.PathLike) -> list[str]:
     """Copy the variables of a musicnn TF1 checkpoint into a :func:`build_musicnn` model.
 
@@ -214,13 +235,7 @@ def load_musicnn_weights(model, checkpoint_dir: str | os.PathLike) -> list[str]:
 
     tf = import_tensorflow()
     prefix = str(checkpoint_dir).rstrip("/") + "/"
-    try:
-        reader = tf.compat.v1.train.NewCheckpointReader(prefix)
-    except Exception as error:
-        raise ModelError(f"cannot read the musicnn checkpoint {prefix}: {error}") from error
-    shapes = reader.get_variable_to_shape_map()
-    available = {name for name in shapes
-                 if "Adam" not in name and name not in ("beta1_power", "beta2_power")}
+    tensors = musicnn_checkpoint_tensors(checkpoint_dir)
     used: list[str] = []
     for layer in model.layers:
         if isinstance(layer, tf.keras.layers.BatchNormalization):
@@ -233,9 +248,9 @@ def load_musicnn_weights(model, checkpoint_dir: str | os.PathLike) -> list[str]:
         values = []
         for name, target in zip(names, layer.get_weights(), strict=True):
             key = f"{layer.name}/{name}"
-            if key not in shapes:
+            if key not in tensors:
                 raise ModelError(f"variable {key} is missing from the checkpoint {prefix}")
-            value = reader.get_tensor(key)
+            value = tensors[key]
             if isinstance(layer, tf.keras.layers.Conv1D) and name == "kernel" and value.ndim == 4:
                 value = value[:, :, 0, :]
             if value.shape != target.shape:
@@ -245,7 +260,7 @@ def load_musicnn_weights(model, checkpoint_dir: str | os.PathLike) -> list[str]:
             values.append(value)
             used.append(key)
         layer.set_weights(values)
-    unused = sorted(available - set(used))
+    unused = sorted(set(tensors) - set(used))
     if unused:
         raise ModelError(f"checkpoint variables not used by the rebuild: {unused}")
     return used

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from mmrec_lib.errors import ModelError
+from mmrec_lib.inference._onnx import OPSET, finish_model
 
 __all__ = ["bert_onnx_model", "OPSET"]
 
-#: ONNX opset of the exported graph (17 brings LayerNormalization).
-OPSET = 17
 
 
 def bert_onnx_model(source: str | Path):
@@ -37,7 +36,6 @@ def bert_onnx_model(source: str | Path):
     """
     import json
 
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
     from safetensors.numpy import load_file
 
@@ -159,8 +157,4 @@ def bert_onnx_model(source: str | Path):
         [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "length"])],
         [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch", hidden])],
         initializer=initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="mmrec_lib")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return finish_model(graph)

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from mmrec_lib.audio.musicnn import musicnn_checkpoint_tensors
 from mmrec_lib.errors import ModelError
+from mmrec_lib.inference._onnx import OPSET, finish_model
 
 __all__ = ["musicnn_checkpoint_tensors", "musicnn_onnx_model", "OPSET"]
 
-#: ONNX opset of the exported graph.
-OPSET = 17
 _BN_EPSILON = 1e-3  # as mmrec_lib.audio.musicnn (tf.compat.v1.layers.batch_normalization)
 _BN_FIELDS = ("gamma", "beta", "moving_mean", "moving_variance")
-
-
-def musicnn_checkpoint_tensors(checkpoint_dir: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Every non-optimiser variable of a musicnn TF1 checkpoint, as NumPy arrays.
-
-    Introduced in chapter 10. Reading the TF1 checkpoint needs TensorFlow; this runs
-    once, when the ONNX file is exported into the cache, never when it is served.
-    """
-    from mmrec_lib._env import import_tensorflow
-
-    tf = import_tensorflow()
-    prefix = str(checkpoint_dir).rstrip("/") + "/"
-    try:
-        reader = tf.compat.v1.train.NewCheckpointReader(prefix)
-    except Exception as error:
-        raise ModelError(f"cannot read the musicnn checkpoint {prefix}: {error}") from error
-    return {name: np.asarray(reader.get_tensor(name))
-            for name in reader.get_variable_to_shape_map()
-            if "Adam" not in name and name not in ("beta1_power", "beta2_power")}
 
 
 def musicnn_onnx_model(tensors: dict[str, np.ndarray], *, n_mels: int = 96,
@@ -51,7 +30,6 @@ def musicnn_onnx_model(tensors: dict[str, np.ndarray], *, n_mels: int = 96,
     -------
     onnx.ModelProto
     """
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     nodes, initializers, used = [], [], set()
@@ -154,8 +132,4 @@ def musicnn_onnx_model(tensors: dict[str, np.ndarray], *, n_mels: int = 96,
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", classes]),
          helper.make_tensor_value_info("penultimate", TensorProto.FLOAT, ["batch", units])],
         initializer=initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="mmrec_lib")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return finish_model(graph)

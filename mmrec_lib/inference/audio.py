@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Literal
 
@@ -20,14 +19,13 @@ from mmrec_lib.audio.musicnn import (
     musicnn_weights_dir,
 )
 from mmrec_lib.errors import ModelError
+from mmrec_lib.inference._onnx import cached_session
 from mmrec_lib.utils import atomic_path, data_dir
 
 __all__ = ["MUSICNN_EXPORT_VERSION", "export_musicnn", "ServedMusicnnEncoder"]
 
 #: Part of the cache key of an exported musicnn: bump it when the export changes.
 MUSICNN_EXPORT_VERSION = 1
-_SESSIONS: dict[tuple, object] = {}
-_LOCK = threading.RLock()
 
 
 def _export_path(model: str, weights_dir: Path, folder: Path | None) -> Path:
@@ -119,26 +117,8 @@ class ServedMusicnnEncoder(MusicnnEncoder):
         return f"ServedMusicnnEncoder(model={self.model!r})"
 
     def _load(self):
-        import onnxruntime
-
-        key = (str(self.path), self.num_threads)
-        with _LOCK:
-            if key not in _SESSIONS:
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = self.num_threads or (os.cpu_count() or 1)
-                options.inter_op_num_threads = 1
-                options.graph_optimization_level = (
-                    onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL)
-                # No spinning: idle threads would burn the CPU other processes need.
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                try:
-                    _SESSIONS[key] = onnxruntime.InferenceSession(
-                        str(self.path), options, providers=["CPUExecutionProvider"])
-                except Exception as error:  # a damaged file: export again next time
-                    self.path.unlink(missing_ok=True)
-                    raise ModelError(f"cannot load the exported musicnn {self.path} "
-                                     f"({error}); it was removed, call again") from error
-            return _SESSIONS[key]
+        return cached_session(self.path, self.num_threads or (os.cpu_count() or 1),
+                              what="musicnn")
 
     @property
     def settings(self) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +12,7 @@ import numpy as np
 
 from mmrec_lib._validation import check_choice, check_int
 from mmrec_lib.errors import EnvironmentError, ModelError, ParameterError
+from mmrec_lib.inference._onnx import cached_session
 from mmrec_lib.utils import atomic_path, data_dir
 
 __all__ = ["EXPORT_VERSION", "QUANTIZATIONS", "export_text_encoder", "wordpiece_tokenizer",
@@ -23,8 +23,6 @@ EXPORT_VERSION = 1
 #: "none" keeps float32 weights; "int8" quantises the MatMul weights (dynamic quantisation).
 QUANTIZATIONS = ("none", "int8")
 _MODEL_NAME = "all-MiniLM-L6-v2"
-_SESSIONS: dict[tuple, object] = {}
-_LOCK = threading.RLock()
 
 
 def _minilm_source() -> Path:
@@ -190,28 +188,8 @@ class ServedTextEncoder:
         """Export (first time only) and load the model; return ``self``."""
         if self._session is not None:
             return self
-        import onnxruntime
-
         path = export_text_encoder(quantize=self.quantize, data_dir=self.data_dir)
-        key = (str(path), self.num_threads)
-        with _LOCK:
-            if key not in _SESSIONS:
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = self.num_threads or 1
-                options.inter_op_num_threads = 1
-                options.graph_optimization_level = (
-                    onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL)
-                # Spinning threads burn CPU between batches and slow everything down
-                # when other processes share the cores (a laptop, a Ray worker).
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                try:
-                    _SESSIONS[key] = onnxruntime.InferenceSession(
-                        str(path), options, providers=["CPUExecutionProvider"])
-                except Exception as error:  # a damaged file: export again next time
-                    path.unlink(missing_ok=True)
-                    raise ModelError(f"cannot load the exported text encoder {path} "
-                                     f"({error}); it was removed, call again") from error
-            self._session = _SESSIONS[key]
+        self._session = cached_session(path, self.num_threads or 1, what="text encoder")
         self._tokenizer = wordpiece_tokenizer(_minilm_source() / "vocab.txt",
                                               max_length=self.max_length)
         return self
