@@ -7,6 +7,8 @@
 - :mod:`~mmrec_lib.sequential.content`: SASRec over content-embedded tokens (new items too).
 - :mod:`~mmrec_lib.sequential.side`: SASRec whose tokens add creator / series / episode
   embeddings, trained over the items available at each event.
+- :mod:`~mmrec_lib.sequential.session`: side SASRec plus time gaps, a user vector and
+  explicit next-episode / same-creator terms.
 - :mod:`~mmrec_lib.sequential.semantic_ids`: residual k-means semantic IDs of content vectors.
 - :mod:`~mmrec_lib.sequential.generative`: a GPT over semantic-ID tokens with beam search
   constrained to codes that exist (new releases included).
@@ -49,6 +51,12 @@ from mmrec_lib.sequential.neural import (
     training_pairs,
 )
 from mmrec_lib.sequential.semantic_ids import ResidualQuantizer, fuse_modalities
+from mmrec_lib.sequential.session import (
+    GAP_EDGES_S,
+    GAP_LABELS,
+    SessionSASRecModel,
+    gap_buckets,
+)
 from mmrec_lib.sequential.side import SideSASRecModel, encode_side_features
 
 __all__ = [
@@ -77,6 +85,10 @@ __all__ = [
     "ContentSASRecModel",
     "SideSASRecModel",
     "encode_side_features",
+    "SessionSASRecModel",
+    "gap_buckets",
+    "GAP_EDGES_S",
+    "GAP_LABELS",
     "training_pairs",
     "ResidualQuantizer",
     "fuse_modalities",

@@ -136,6 +136,33 @@ def evaluation_histories(split: SequenceSplit, stage: Literal["validation", "tes
     return histories, targets
 
 
+def _history_context(split: SequenceSplit, stage: str, targets: pd.DataFrame) -> dict:
+    """For a model that reads time and user: each history's view times, request time, user.
+
+    The histories are those of :func:`evaluation_histories` (same order); the
+    request time is the target's timestamp (when the split has one).
+    """
+    from mmrec_lib.interactions import TIMESTAMP_COL
+    from mmrec_lib.sequential.data import sort_interactions
+
+    context = {"users": targets[USER_COL].to_numpy()}
+    if TIMESTAMP_COL not in split.train.columns or TIMESTAMP_COL not in targets.columns:
+        return context
+    ordered = sort_interactions(split.train)
+    times = ordered.groupby(USER_COL, sort=True)[TIMESTAMP_COL].apply(
+        lambda t: t.to_numpy())
+    previous = (split.validation.set_index(USER_COL)[TIMESTAMP_COL]
+                if stage == "test" and TIMESTAMP_COL in split.validation.columns else None)
+    history_times = []
+    for user in targets[USER_COL]:
+        row = times[user] if user in times.index else np.zeros(0, "datetime64[ns]")
+        if previous is not None and user in previous.index:
+            row = np.append(row, np.asarray(previous[user]).astype(row.dtype))
+        history_times.append(row)
+    context.update(times=history_times, at=targets[TIMESTAMP_COL].to_numpy())
+    return context
+
+
 def released_candidates(release_time: pd.Series, *, only=None,
                         time_col: str = "timestamp") -> Callable:
     """Candidate rule "released by the time of the target" (optionally among ``only`` items).
@@ -233,7 +260,9 @@ def evaluate_next_item(model, split: SequenceSplit, *,
         for row, items in enumerate(exclude):
             offered[row, items] = False
     # Items of the history outside the catalogue cannot be fed to the model; dropped.
-    scores = model.score_histories(histories, unknown="drop", candidates=offered)
+    context = _history_context(split, stage, targets) if getattr(
+        model, "_uses_context", False) else {}
+    scores = model.score_histories(histories, unknown="drop", candidates=offered, **context)
     if protocol == "sampled":
         train_index = lookup.transform(split.train[ITEM_COL])
         counts = np.bincount(train_index[train_index >= 0],

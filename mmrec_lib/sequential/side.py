@@ -134,6 +134,22 @@ def _side_network_class():
                 table = table + embedding(codes) * present
             return table
 
+        def choice_set_logits(self, logits, tokens, counts, keep, labels):
+            """With ``mask_training``: -1e9 for the items not in each kept position's choice set.
+
+            Watched at or before the position (within the window) or, with release
+            ranks, released after the event: not a choice. The target always is.
+            """
+            if not self.mask_training:
+                return logits
+            seen = tf.cumsum(tf.one_hot(tokens, self.num_items + 1), axis=1)[..., 1:]
+            allowed = tf.boolean_mask(seen, keep) <= 0
+            if self.release_rank is not None:
+                released = tf.boolean_mask(counts, keep) - 1
+                allowed &= self.release_rank[None, :] <= released[:, None]
+            allowed |= tf.one_hot(labels, self.num_items) > 0
+            return tf.where(allowed, logits, -1e9)
+
         def train_step(self, data):
             (tokens, counts), targets = data
             with tf.GradientTape() as tape:
@@ -141,16 +157,8 @@ def _side_network_class():
                 keep = targets > 0
                 kept = tf.boolean_mask(hidden, keep)
                 labels = tf.boolean_mask(targets, keep) - 1
-                logits = self.item_logits(kept)
-                if self.mask_training:
-                    # Watched at or before each position (within the window): not a choice.
-                    seen = tf.cumsum(tf.one_hot(tokens, self.num_items + 1), axis=1)[..., 1:]
-                    allowed = tf.boolean_mask(seen, keep) <= 0
-                    if self.release_rank is not None:
-                        released = tf.boolean_mask(counts, keep) - 1
-                        allowed &= self.release_rank[None, :] <= released[:, None]
-                    allowed |= tf.one_hot(labels, self.num_items) > 0
-                    logits = tf.where(allowed, logits, -1e9)
+                logits = self.choice_set_logits(self.item_logits(kept), tokens, counts, keep,
+                                                labels)
                 loss = tf.reduce_mean(
                     tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
             gradients = tape.gradient(loss, self.trainable_variables)
@@ -296,15 +304,19 @@ class SideSASRecModel(ContentSASRecModel):
         dataset = (tf.data.Dataset.from_tensor_slices(((inputs, counts), targets))
                    .shuffle(len(inputs), seed=self.seed, reshuffle_each_iteration=True)
                    .batch(self.batch_size))
-        unreleased = None
-        if self._validation_counts is not None:
-            def unreleased(exclude, target_tokens):  # clips released after the target's view
-                return [np.setdiff1d(np.union1d(e, np.flatnonzero(self._release_rank > c)),
-                                     [t - 1])
-                        for e, c, t in zip(exclude, self._validation_counts, target_tokens,
-                                           strict=True)]
         _networks.fit_with_validation(self, dataset, sequences, validation, self._score_tokens,
-                                      exclude_more=unreleased)
+                                      exclude_more=self._unreleased_rule())
+
+    def _unreleased_rule(self):
+        """``exclude_more`` for early stopping: the clips released after each validation view."""
+        if self._validation_counts is None:
+            return None
+
+        def unreleased(exclude, target_tokens):
+            return [np.setdiff1d(np.union1d(e, np.flatnonzero(self._release_rank > c)), [t - 1])
+                    for e, c, t in zip(exclude, self._validation_counts, target_tokens,
+                                       strict=True)]
+        return unreleased
 
     def _build_network(self, num_items, release_rank=None):
         network = self._network(num_items, release_rank)
@@ -372,6 +384,15 @@ class SideSASRecModel(ContentSASRecModel):
     @classmethod
     def load(cls, path) -> SideSASRecModel:
         """Load a model saved by :meth:`save`; it scores exactly as the saved one."""
+        model = cls._load_state(path)
+        model.network_ = model._build_network(len(model.item_ids_))
+        model.network_.load_weights(str(Path(path) / "content" / "network" /
+                                        "network.weights.h5"))
+        return model
+
+    @classmethod
+    def _load_state(cls, path) -> SideSASRecModel:
+        """Everything :meth:`save` wrote but the network (a subclass may add state first)."""
         path = Path(path)
         if not (path / "side_codes.npy").is_file() or not (path / "side.json").is_file():
             raise ModelError(f"{path} is not a saved {cls.__name__} (no side_codes.npy)")
@@ -385,6 +406,4 @@ class SideSASRecModel(ContentSASRecModel):
         side = json.loads((path / "side.json").read_text())
         model.side_columns_ = side["columns"]
         model.side_vocabularies_ = [np.asarray(v, dtype=str) for v in side["vocabularies"]]
-        model.network_ = model._build_network(len(model.item_ids_))
-        model.network_.load_weights(str(content / "network" / "network.weights.h5"))
         return model

@@ -1,0 +1,630 @@
+"""Session-aware, personal SASRec: time gaps, a user vector and explicit series / creator terms.
+
+Introduced in chapter 09. :class:`~mmrec_lib.sequential.SideSASRecModel` sees
+an item sequence and nothing else, which on MiniClips leaves three things it
+cannot know or can barely learn:
+
+- **Where sessions start.** A short-video session is a burst of views minutes
+  apart; the next burst may be days later with another focus. Which of the
+  recent views belong to the session in progress (and whether the request
+  starts a new one) is in the timestamps only. Each token here adds a learned
+  embedding of the (log-bucketed) gap since the previous view, and of the gap
+  to the next event: the request time, which a live system knows (TiSASRec,
+  Li et al. 2020, uses time intervals in the attention instead).
+- **The user's standing taste.** A learned vector per training user is added
+  to the decoder's output (SSE-PT, Wu et al. 2020, adds one to the input), with
+  an L2 penalty: the full softmax over the available items then fits it by
+  penalised maximum likelihood, as a choice model fits a user's parameters,
+  while the decoder keeps the short-term part. A history of an unknown user
+  gets the zero vector.
+- **Conjunctions over the history.** "The next episode of a series the user has
+  watched" (series *and* episode number + 1) and "the creator of the last view,
+  within the same session" (creator *and* a short gap) are conjunctions that a
+  sum of side embeddings cannot express. They enter the logits as two explicit
+  features with learned weights (one per gap bucket for the creator), the
+  factorised-Markov idea of FPMC (Rendle et al. 2010) written out for series
+  and creators.
+
+The rest (content + side tokens, training over the available items, new
+items, save / load) is :class:`SideSASRecModel`'s. TensorFlow loads lazily.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mmrec_lib._validation import check_number
+from mmrec_lib.errors import DataError, ModelError, ParameterError
+from mmrec_lib.interactions import TIMESTAMP_COL, USER_COL, IdEncoder
+from mmrec_lib.sequential.data import pad_sequences, sort_interactions
+from mmrec_lib.sequential.side import SideSASRecModel, _side_network_class
+from mmrec_lib.utils import check_is_fitted
+
+__all__ = ["SessionSASRecModel", "gap_buckets", "GAP_EDGES_S", "GAP_LABELS"]
+
+#: Upper edges (seconds) of the gap buckets: 1, 2, 5, 10, 20 min, 1 h, 4 h, 1, 3, 7, 30 days.
+GAP_EDGES_S = (60, 120, 300, 600, 1200, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400,
+               30 * 86400)
+#: Names of the buckets 1 .. len(GAP_EDGES_S) + 1 (bucket 0: unknown).
+GAP_LABELS = ("<=1 min", "<=2 min", "<=5 min", "<=10 min", "<=20 min", "<=1 h", "<=4 h",
+              "<=1 day", "<=3 days", "<=7 days", "<=30 days", ">30 days")
+
+
+def gap_buckets(gaps_s, edges=GAP_EDGES_S) -> np.ndarray:
+    """Bucket of each time gap in seconds: ``1 + number of edges below it``; NaN -> 0 (unknown).
+
+    Introduced in chapter 09. Bucket 0 means "no gap known" (padding, the
+    first view, or no timestamps).
+
+    Examples
+    --------
+    >>> gap_buckets([30, 90, 7200, float("nan")]).tolist()
+    [1, 2, 7, 0]
+    """
+    gaps = np.asarray(gaps_s, dtype=np.float64)
+    if np.any(gaps[~np.isnan(gaps)] < 0):
+        raise DataError("a time gap is negative: the times of a history must not decrease")
+    buckets = 1 + np.searchsorted(np.asarray(edges, dtype=np.float64), gaps, side="left")
+    return np.where(np.isnan(gaps), 0, buckets).astype(np.int32)
+
+
+def _seconds(values) -> np.ndarray:
+    """Timestamps (datetime64 or numbers of seconds) as float seconds; NaT / NaN -> NaN."""
+    array = np.asarray(values)
+    if np.issubdtype(array.dtype, np.datetime64):
+        out = array.astype("datetime64[s]").astype(np.int64).astype(np.float64)
+        out[np.isnat(array)] = np.nan
+        return out
+    if array.dtype == object:
+        converted = pd.to_datetime(pd.Series(array), errors="coerce")
+        if converted.notna().sum() == pd.notna(array).sum():
+            return _seconds(converted.to_numpy())
+    try:
+        return array.astype(np.float64)
+    except (TypeError, ValueError) as error:
+        raise DataError(f"times must be datetimes or numbers of seconds, got {array.dtype}"
+                        ) from error
+
+
+@functools.cache
+def _session_network_class():
+    """The Keras network class, defined on first use so that TensorFlow loads lazily."""
+    from mmrec_lib._env import import_tensorflow
+
+    tf = import_tensorflow()
+    keras = tf.keras
+
+    class SessionSASRecNetwork(_side_network_class()):
+        """Side SASRec + gap embeddings on the tokens, a user vector, explicit terms.
+
+        Input: ``tokens`` alone, or ``(tokens, gap_in, gap_out, users)`` with
+        ``users`` = user index + 1 (0: unknown user, zero vector).
+        """
+
+        def __init__(self, content, side_codes, side_sizes, *, num_users: int, num_gaps: int,
+                     next_item, creator, transitions: bool, **kwargs):
+            super().__init__(content, side_codes, side_sizes, **kwargs)
+            seed = kwargs["seed"]
+            normal = keras.initializers.TruncatedNormal
+            self.gap_in = keras.layers.Embedding(
+                num_gaps, self.embedding_dim, name="gap_in_embedding",
+                embeddings_initializer=normal(stddev=0.02, seed=seed + 40))
+            self.gap_out = keras.layers.Embedding(
+                num_gaps, self.embedding_dim, name="gap_out_embedding",
+                embeddings_initializer=normal(stddev=0.02, seed=seed + 41))
+            self.user_embedding = keras.layers.Embedding(
+                num_users + 1, self.embedding_dim, name="user_embedding",
+                embeddings_initializer="zeros")
+            self.transitions = transitions
+            # Token -> token of its next episode (0: none); token -> creator code (0: none).
+            self.next_item = tf.constant(next_item, tf.int32)
+            self.creator = tf.constant(creator, tf.int32)
+            # Explicit weights, scaled by 10 so that Adam's bounded steps reach weights of a
+            # few units within the few hundred steps a small data set gives.
+            self.next_weight = self.add_weight(name="next_episode_weight", shape=(),
+                                               initializer="zeros")
+            self.creator_weight = self.add_weight(name="same_creator_weight",
+                                                  shape=(num_gaps,), initializer="zeros")
+
+        def _unpack(self, inputs):
+            if isinstance(inputs, (tuple, list)):
+                return tuple(tf.convert_to_tensor(x, tf.int32) for x in inputs)
+            tokens = tf.convert_to_tensor(inputs, tf.int32)
+            zeros = tf.zeros_like(tokens)
+            return tokens, zeros, zeros, tf.zeros_like(tokens[:, 0])
+
+        def call(self, inputs, training=None):
+            from mmrec_lib.sequential._networks import causal_decode
+
+            tokens, gap_in, gap_out, users = self._unpack(inputs)
+            table = self.token_table()
+            gaps = self.gap_in(gap_in) + self.gap_out(gap_out)
+
+            def embed(t):
+                # causal_decode scales the token part by sqrt(dim); the gaps are added as is.
+                return tf.gather(table, t) + gaps / float(np.sqrt(self.embedding_dim))
+
+            hidden = causal_decode(self, embed, tokens, training=training)
+            known = tf.cast(users > 0, tf.float32)[:, None, None]
+            valid = tf.cast(tokens > 0, tf.float32)[..., None]
+            return hidden + self.user_embedding(users)[:, None, :] * known * valid
+
+        def context_logits(self, hidden, tokens, gap_out):
+            """Logits (batch, positions, n_items) with the explicit terms at every position."""
+            logits = self.item_logits(hidden)
+            if not self.transitions:
+                return logits
+            watched_next = tf.gather(self.next_item, tokens)
+            followed = tf.cumsum(tf.one_hot(watched_next, self.num_items + 1), axis=1)[..., 1:]
+            last_creator = tf.gather(self.creator, tokens)
+            same = tf.equal(last_creator[..., None], self.creator[None, None, 1:])
+            same &= (last_creator > 0)[..., None]
+            return (logits + 10.0 * self.next_weight * tf.cast(followed > 0, tf.float32)
+                    + 10.0 * tf.gather(self.creator_weight, gap_out)[..., None]
+                    * tf.cast(same, tf.float32))
+
+        def train_step(self, data):
+            (tokens, gap_in, gap_out, users, counts), targets = data
+            with tf.GradientTape() as tape:
+                hidden = self((tokens, gap_in, gap_out, users), training=True)
+                keep = targets > 0
+                labels = tf.boolean_mask(targets, keep) - 1
+                logits = self.choice_set_logits(
+                    tf.boolean_mask(self.context_logits(hidden, tokens, gap_out), keep), tokens,
+                    counts, keep, labels)
+                loss = tf.reduce_mean(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+                if self.user_l2 > 0:
+                    loss += self.user_l2 * tf.reduce_mean(
+                        tf.reduce_sum(self.user_embedding(users) ** 2, axis=-1))
+            gradients = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+            self.loss_tracker.update_state(loss)
+            return {"loss": self.loss_tracker.result()}
+
+    return SessionSASRecNetwork
+
+
+class SessionSASRecModel(SideSASRecModel):
+    """SideSASRec that knows the clock, the user and which series / creators were watched.
+
+    Introduced in chapter 09 (see the module docstring for the three parts).
+    Every token ``t`` gets ``E[gap since the previous view] + F[gap to the next
+    event]`` added; the decoder's output gets the user's vector ``p_u`` added
+    (L2 penalty ``user_l2``); the logit of item ``j`` after position ``t`` is
+    ``(h_t + p_u) . e_j + b_j + w_ep [j is the next episode of a watched
+    series] + w_cr(gap) [j has the creator of the view at t]``.
+
+    ``fit(train, item_vectors, *, validation=None, item_side, release_time=None)``
+    as :class:`SideSASRecModel`; ``train`` (and ``validation``, for the gap to
+    each validation target) need a ``timestamp`` column; ``item_side`` must
+    hold the ``creator_column`` and ``series_columns`` when ``transitions`` is
+    on. Scoring: :meth:`score_histories` takes the views' ``times``, the
+    request time ``at`` and the ``users`` (all optional: without them the gaps
+    are "unknown" and the user vector is zero);
+    :func:`~mmrec_lib.sequential.evaluate_next_item` passes them from the split.
+
+    Parameters
+    ----------
+    use_item_id : bool, default False
+        A learned id embedding per item. Off by default: on a few views per
+        item it mostly overfits (content + side values carry the item).
+    user_vector : bool, default True
+    user_l2 : float >= 0
+        L2 penalty on the user vectors (mean squared norm per training row).
+    time_gaps : bool, default True
+    transitions : bool, default True
+    creator_column : str
+    series_columns : (str, str)
+        Series id and episode number columns of ``item_side``.
+    dropout : float, default 0.5
+    **params
+        As :class:`SideSASRecModel`.
+
+    Attributes (after ``fit``)
+    --------------------------
+    train_times_ : list of float64 arrays (seconds), one per training user
+    """
+
+    _uses_context = True
+
+    def __init__(self, *, use_item_id: bool = False, use_content: bool = True,
+                 mask_training: bool = True, user_vector: bool = True, user_l2: float = 1e-2,
+                 time_gaps: bool = True, transitions: bool = True,
+                 creator_column: str = "creator_id",
+                 series_columns: tuple = ("series_id", "episode"), max_len: int = 50,
+                 embedding_dim: int = 64, num_blocks: int = 2, num_heads: int = 1,
+                 dropout: float = 0.5, learning_rate: float = 3e-3, epochs: int = 60,
+                 batch_size: int = 32, patience: int | None = 8, all_windows: bool = True,
+                 seed: int = 0):
+        super().__init__(use_item_id=use_item_id, use_content=use_content,
+                         mask_training=mask_training, max_len=max_len,
+                         embedding_dim=embedding_dim, num_blocks=num_blocks,
+                         num_heads=num_heads, dropout=dropout, learning_rate=learning_rate,
+                         epochs=epochs, batch_size=batch_size, patience=patience,
+                         all_windows=all_windows, seed=seed)
+        self.user_vector = user_vector
+        self.user_l2 = user_l2
+        self.time_gaps = time_gaps
+        self.transitions = transitions
+        self.creator_column = creator_column
+        # A tuple either way (a saved model's JSON gives a list back).
+        self.series_columns = (tuple(series_columns) if isinstance(series_columns, list)
+                               else series_columns)
+
+    def _check_params(self):
+        super()._check_params()
+        for name in ("user_vector", "time_gaps", "transitions"):
+            if not isinstance(getattr(self, name), bool):
+                raise ParameterError(f"{name}={getattr(self, name)!r} must be True or False")
+        check_number("user_l2", self.user_l2, low=0)
+        if not isinstance(self.creator_column, str):
+            raise ParameterError("creator_column must be a column name (str)")
+        if isinstance(self.series_columns, str) or len(self.series_columns) != 2 or not all(
+                isinstance(c, str) for c in self.series_columns):
+            raise ParameterError("series_columns must be two column names: (series, episode)")
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, train: pd.DataFrame, item_vectors: pd.DataFrame | None = None, *,
+            validation: pd.DataFrame | None = None, item_side: pd.DataFrame | None = None,
+            release_time: pd.Series | None = None):
+        """Fit on ``train`` (with a ``timestamp`` column); see the class docstring."""
+        if TIMESTAMP_COL not in train.columns:
+            raise DataError(f"SessionSASRecModel needs a {TIMESTAMP_COL!r} column in train "
+                            "(the time gaps)")
+        if validation is not None and TIMESTAMP_COL not in validation.columns:
+            raise DataError(f"validation needs a {TIMESTAMP_COL!r} column (the gap to each "
+                            "validation target)")
+        if self.transitions and item_side is not None:
+            missing = [c for c in (self.creator_column, *self.series_columns)
+                       if c not in item_side.columns]
+            if missing:
+                raise DataError(f"item_side has no column {missing}: transitions=True needs "
+                                f"creator_column and series_columns (or transitions=False)")
+        self._item_side_full = item_side
+        try:
+            return super().fit(train, item_vectors, validation=validation, item_side=item_side,
+                               release_time=release_time)
+        finally:
+            del self._item_side_full
+
+    def _fit(self, X, vectors, train):
+        ordered = sort_interactions(self._raw_train)
+        users = ordered[USER_COL].to_numpy()
+        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+        times = _seconds(ordered[TIMESTAMP_COL].to_numpy())
+        if np.isnan(times).any():
+            raise DataError("train has missing timestamps")
+        self.train_times_ = np.split(times, starts[1:])
+        self.creator_vocabulary_, self.series_vocabulary_ = [], []
+        self.creator_codes_, self.series_codes_, self.episodes_ = self._transition_columns(
+            self._item_side_full, self.item_ids_)
+        super()._fit(X, vectors, train)
+
+    def _transition_columns(self, item_side, item_ids):
+        """Per item: creator code, series code (0: none) and episode number (-1: none).
+
+        Codes index ``creator_vocabulary_`` / ``series_vocabulary_`` (+1); a value
+        not seen before is appended, so a new clip of a known creator keeps its code.
+        """
+        n = len(item_ids)
+        creator, series = np.zeros(n, np.int32), np.zeros(n, np.int32)
+        episodes = np.full(n, -1, np.int64)
+        if not self.transitions or item_side is None:
+            return creator, series, episodes
+        frame = item_side.reindex(item_ids)
+        creator = self._encode(frame[self.creator_column], self.creator_vocabulary_)
+        series = self._encode(frame[self.series_columns[0]], self.series_vocabulary_)
+        episode = pd.to_numeric(frame[self.series_columns[1]], errors="coerce").to_numpy(
+            dtype=np.float64)
+        episodes = np.where(np.isnan(episode), -1, episode).astype(np.int64)
+        return creator, series, episodes
+
+    @staticmethod
+    def _encode(values: pd.Series, vocabulary: list) -> np.ndarray:
+        """Codes ``1 + index in vocabulary`` (grown in place); missing / empty -> 0."""
+        index = {value: k for k, value in enumerate(vocabulary)}
+        codes = np.zeros(len(values), np.int32)
+        for row, value in enumerate(values.to_numpy(dtype=object)):
+            if pd.isna(value) or (isinstance(value, str) and value == ""):
+                continue
+            key = str(value)
+            if key not in index:
+                index[key] = len(vocabulary)
+                vocabulary.append(key)
+            codes[row] = index[key] + 1
+        return codes
+
+    def _next_tokens(self) -> np.ndarray:
+        """Token -> token of the next episode of its series (0: none), row 0 padding."""
+        out = np.zeros(len(self.item_ids_) + 1, np.int32)
+        if not self.transitions:
+            return out
+        position = {(s, e): k for k, (s, e) in enumerate(zip(self.series_codes_, self.episodes_,
+                                                             strict=True)) if s > 0 and e >= 0}
+        for k, (s, e) in enumerate(zip(self.series_codes_, self.episodes_, strict=True)):
+            following = position.get((s, e + 1)) if s > 0 and e >= 0 else None
+            if following is not None:
+                out[k + 1] = following + 1
+        return out
+
+    def _windows(self, sequences, times, users):
+        """Training rows: tokens, gap buckets in / out, user (index + 1), targets."""
+        rows = {"tokens": [], "gap_in": [], "gap_out": [], "users": [], "targets": [],
+                "index": []}
+        for user, (sequence, stamps) in enumerate(zip(sequences, times, strict=True)):
+            gaps = np.r_[np.nan, np.diff(stamps)]
+            end = len(sequence) - 1
+            while end > 0:
+                start = max(0, end - self.max_len)
+                rows["tokens"].append(sequence[start:end])
+                rows["targets"].append(sequence[start + 1:end + 1])
+                rows["gap_in"].append(gaps[start:end])
+                rows["gap_out"].append(gaps[start + 1:end + 1])
+                rows["users"].append(users[user])
+                rows["index"].append((user, start, end))
+                end = start if self.all_windows else 0
+        return rows
+
+    def _gap_matrix(self, gaps_list) -> np.ndarray:
+        """Gap buckets, left-padded with 0 and cut to the last ``max_len`` as the tokens."""
+        out = np.zeros((len(gaps_list), self.max_len), np.int32)
+        if self.time_gaps:
+            for row, gaps in enumerate(gaps_list):
+                buckets = gap_buckets(np.asarray(gaps, np.float64)[-self.max_len:])
+                if len(buckets):
+                    out[row, self.max_len - len(buckets):] = buckets
+        return out
+
+    def _fit_sequences(self, sequences, validation):
+        from mmrec_lib._env import import_tensorflow
+        from mmrec_lib.sequential import _networks
+
+        tf = import_tensorflow()
+        user_tokens = (np.arange(1, len(sequences) + 1) if self.user_vector
+                       else np.zeros(len(sequences), np.int64))
+        rows = self._windows(sequences, self.train_times_, user_tokens)
+        if not rows["tokens"]:
+            raise DataError("no training sequence has two items: there is no next item to learn")
+        tokens = pad_sequences(rows["tokens"], self.max_len)
+        targets = pad_sequences(rows["targets"], self.max_len)
+        gap_in, gap_out = self._gap_matrix(rows["gap_in"]), self._gap_matrix(rows["gap_out"])
+        users = np.asarray(rows["users"], np.int32)
+        if self._counts is not None:
+            counts = pad_sequences([self._counts[u][s + 1:e + 1] for u, s, e in rows["index"]],
+                                   self.max_len)
+        else:
+            counts = np.zeros_like(targets)
+        tf.keras.utils.set_random_seed(self.seed)
+        self.network_ = self._build_network(len(self.item_ids_), self._release_rank)
+        self.network_.compile(optimizer=tf.keras.optimizers.Adam(self.learning_rate))
+        dataset = (tf.data.Dataset.from_tensor_slices(
+            ((tokens, gap_in, gap_out, users, counts), targets))
+                   .shuffle(len(tokens), seed=self.seed, reshuffle_each_iteration=True)
+                   .batch(self.batch_size))
+        score = None
+        if validation is not None:
+            val_users, _ = validation
+            frame = self._validation_frame.reset_index(drop=True)
+            at = _seconds(frame[TIMESTAMP_COL].to_numpy())
+            val_histories = [sequences[u] for u in val_users]
+            val_times = [self.train_times_[u] for u in val_users]
+            context = self._context(val_histories, val_times, at, user_tokens[val_users])
+
+            def score(_histories):
+                return self._score_context(*context)
+        _networks.fit_with_validation(self, dataset, sequences, validation,
+                                      score or self._score_tokens,
+                                      exclude_more=self._unreleased_rule())
+
+    def _network(self, num_items, release_rank=None):
+        if num_items != len(self.item_vectors_) or num_items != len(self.side_codes_):
+            raise ModelError(f"{num_items} items but {len(self.item_vectors_)} content vectors "
+                             f"and {len(self.side_codes_)} side rows")
+        network = _session_network_class()(
+            self.item_vectors_, self.side_codes_, [len(v) for v in self.side_vocabularies_],
+            num_users=len(self.user_ids_), num_gaps=len(GAP_EDGES_S) + 2,
+            next_item=self._next_tokens(), creator=np.r_[0, self.creator_codes_],
+            transitions=self.transitions, use_content=self.use_content,
+            release_rank=release_rank, mask_training=self.mask_training,
+            use_item_id=self.use_item_id, max_len=self.max_len,
+            embedding_dim=self.embedding_dim, num_blocks=self.num_blocks,
+            num_heads=self.num_heads, dropout=self.dropout, seed=self.seed)
+        network.user_l2 = float(self.user_l2) if self.user_vector else 0.0
+        return network
+
+    def transition_weights(self) -> dict:
+        """The learned explicit terms: next-episode weight; same-creator weight per gap bucket.
+
+        Introduced in chapter 09. Returns ``{"next_episode": float, "same_creator":
+        Series indexed by GAP_LABELS}`` (logit units; 0 with ``transitions=False``).
+        """
+        check_is_fitted(self)
+        network = self.network_
+        return {"next_episode": 10.0 * float(network.next_weight.numpy()),
+                "same_creator": pd.Series(10.0 * network.creator_weight.numpy()[1:],
+                                          index=list(GAP_LABELS), name="same_creator")}
+
+    # ------------------------------------------------------------------ scoring
+
+    def _context(self, histories, times, at, users):
+        """Padded model inputs for token histories, their times (s), request times, users."""
+        tokens = pad_sequences(histories, self.max_len)
+        gap_in, gap_out = [], []
+        for history, stamps, now in zip(histories, times, at, strict=True):
+            stamps = (np.full(len(history), np.nan) if stamps is None
+                      else np.asarray(stamps, np.float64))
+            gap_in.append(np.r_[np.nan, np.diff(stamps)])
+            gap_out.append(np.r_[stamps[1:], now] - stamps)
+        return (tokens, self._gap_matrix(gap_in), self._gap_matrix(gap_out),
+                np.asarray(users, np.int32))
+
+    def _score_context(self, tokens, gap_in, gap_out, users, batch_size: int = 256):
+        scores = []
+        for start in range(0, len(tokens), batch_size):
+            part = slice(start, start + batch_size)
+            hidden = self.network_((tokens[part], gap_in[part], gap_out[part], users[part]),
+                                   training=False)
+            logits = self.network_.context_logits(hidden, tokens[part], gap_out[part])
+            scores.append(logits[:, -1, :].numpy())
+        return np.concatenate(scores)
+
+    def _score_tokens(self, histories, batch_size: int = 256):
+        # No times, no user: gaps unknown, zero user vector.
+        n = len(histories)
+        return self._score_context(*self._context(
+            histories, [None] * n, np.full(n, np.nan), np.zeros(n, np.int32)))
+
+    def _score(self, user_index):
+        """After each training user's train sequence: their times and vector; request time unknown."""
+        user_index = np.asarray(user_index)
+        return self._score_context(*self._context(
+            [self.train_sequences_[u] for u in user_index],
+            [self.train_times_[u] for u in user_index], np.full(len(user_index), np.nan),
+            user_index + 1 if self.user_vector else np.zeros(len(user_index), np.int32)))
+
+    def score_histories(self, histories: Sequence[Sequence], *, times=None, at=None,
+                        users=None, unknown: str = "error", candidates=None) -> np.ndarray:
+        """Next-item scores after each history, with its times, the request time and the user.
+
+        Introduced in chapter 09. As :meth:`SequentialModel.score_histories`, plus:
+
+        Parameters
+        ----------
+        times : sequence of n sequences of timestamps, optional
+            The time of every view of each history (same lengths; datetimes or
+            seconds). Without them the gaps are "unknown".
+        at : sequence of n timestamps, optional
+            The request time of each history (the gap after its last view).
+        users : sequence of n user ids, optional
+            A training user gets their vector; another id (or None) the zero vector.
+        """
+        check_is_fitted(self)
+        if times is None and at is None and users is None:
+            return super().score_histories(histories, unknown=unknown, candidates=candidates)
+        if unknown not in ("error", "drop"):
+            raise ParameterError(f"unknown={unknown!r} must be 'error' or 'drop'")
+        if isinstance(histories, (str, bytes)):
+            raise ParameterError("histories must be a sequence of item-id sequences")
+        histories = list(histories)
+        n = len(histories)
+        if n == 0:
+            raise ParameterError("histories is empty: there is no history to score")
+        times = [None] * n if times is None else list(times)
+        if len(times) != n:
+            raise ParameterError(f"times has {len(times)} rows for {n} histories")
+        at = np.full(n, np.nan) if at is None else _seconds(np.asarray(at))
+        if at.shape != (n,):
+            raise ParameterError(f"at must hold one request time per history ({n}); got "
+                                 f"shape {at.shape}")
+        user_tokens = np.zeros(n, np.int32)
+        if users is not None:
+            users = np.asarray(users)
+            if users.shape != (n,):
+                raise ParameterError(f"users must hold one user id per history ({n})")
+            if self.user_vector:
+                index = IdEncoder(unknown="ignore").fit(self.user_ids_).transform(users)
+                user_tokens = np.where(index >= 0, index + 1, 0).astype(np.int32)
+        lookup = IdEncoder(unknown="ignore").fit(self.item_ids_)
+        tokens, stamps = [], []
+        for row, history in enumerate(histories):
+            if isinstance(history, (str, bytes)) or np.ndim(history) != 1:
+                raise ParameterError(f"history {row} must be a 1-D sequence of item ids")
+            index = lookup.transform(np.asarray(history)) if len(history) else np.zeros(0, int)
+            if unknown == "error" and (index < 0).any():
+                raise DataError(f"history {row} has item(s) outside the catalogue, e.g. "
+                                f"{np.asarray(history)[index < 0][:5].tolist()}")
+            keep = index >= 0
+            if not keep.any():
+                raise DataError(f"history {row} is empty (or has no item of the catalogue); "
+                                "a next-item model needs at least one known item")
+            tokens.append((index[keep] + 1).astype(np.int32))
+            if times[row] is None:
+                stamps.append(None)
+            else:
+                row_times = _seconds(np.asarray(times[row]))
+                if len(row_times) != len(history):
+                    raise ParameterError(f"times[{row}] has {len(row_times)} values for "
+                                         f"{len(history)} items")
+                stamps.append(row_times[keep])
+        scores = self._score_context(*self._context(tokens, stamps, at, user_tokens))
+        if candidates is None:
+            return scores.astype(np.float32)
+        candidates = np.asarray(candidates)
+        if candidates.dtype != bool or candidates.shape != scores.shape:
+            raise ParameterError(f"candidates must be a boolean array of shape {scores.shape}")
+        return np.where(candidates, scores, -np.inf).astype(np.float32)
+
+    # ------------------------------------------------------------------ new items, save, load
+
+    def add_items(self, item_vectors: pd.DataFrame, item_side: pd.DataFrame | None = None
+                  ) -> SessionSASRecModel:
+        """Add new items from their content and side values; returns ``self``.
+
+        Introduced in chapter 09. As :meth:`SideSASRecModel.add_items`; with
+        ``transitions``, a new clip's creator, series and episode join the explicit
+        terms (a new episode of a watched series is boosted at once).
+        """
+        self._pending_side_full = item_side
+        try:
+            return super().add_items(item_vectors, item_side)
+        finally:
+            del self._pending_side_full
+
+    def _grow_catalogue(self, new_ids):
+        remap, added = super()._grow_catalogue(new_ids)
+        n = len(self.item_ids_)
+        grown = (np.zeros(n, np.int32), np.zeros(n, np.int32), np.full(n, -1, np.int64))
+        new = self._transition_columns(self._pending_side_full, new_ids)
+        for table, old, fresh in zip(grown, (self.creator_codes_, self.series_codes_,
+                                             self.episodes_), new, strict=True):
+            table[remap] = old
+            table[added] = fresh
+        self.creator_codes_, self.series_codes_, self.episodes_ = grown
+        return remap, added
+
+    def save(self, path) -> Path:
+        """Save to a folder: the side SASRec files plus times and the explicit-term tables."""
+        from mmrec_lib.utils import atomic_dir
+
+        check_is_fitted(self)
+        path = Path(path)
+        with atomic_dir(path) as folder:
+            super().save(Path(folder) / "side")
+            np.savez(Path(folder) / "session.npz",
+                     times=np.concatenate(self.train_times_),
+                     lengths=np.array([len(t) for t in self.train_times_]),
+                     creator=self.creator_codes_, series=self.series_codes_,
+                     episodes=self.episodes_)
+            (Path(folder) / "session.json").write_text(json.dumps(
+                {"creator_vocabulary": self.creator_vocabulary_,
+                 "series_vocabulary": self.series_vocabulary_}))
+        return path
+
+    @classmethod
+    def load(cls, path) -> SessionSASRecModel:
+        """Load a model saved by :meth:`save`; it scores exactly as the saved one."""
+        path = Path(path)
+        if not (path / "session.npz").is_file() or not (path / "session.json").is_file():
+            raise ModelError(f"{path} is not a saved {cls.__name__} (no session.npz)")
+        side = path / "side"
+        model = cls._load_state(side)
+        vocabularies = json.loads((path / "session.json").read_text())
+        model.creator_vocabulary_ = vocabularies["creator_vocabulary"]
+        model.series_vocabulary_ = vocabularies["series_vocabulary"]
+        with np.load(path / "session.npz", allow_pickle=False) as data:
+            model.train_times_ = np.split(data["times"], np.cumsum(data["lengths"])[:-1])
+            model.creator_codes_ = data["creator"]
+            model.series_codes_ = data["series"]
+            model.episodes_ = data["episodes"]
+        model.network_ = model._build_network(len(model.item_ids_))
+        model.network_.load_weights(str(side / "content" / "network" / "network.weights.h5"))
+        return model
+
