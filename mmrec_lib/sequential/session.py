@@ -41,9 +41,9 @@ import pandas as pd
 
 from mmrec_lib._validation import check_number
 from mmrec_lib.errors import DataError, ModelError, ParameterError
-from mmrec_lib.interactions import TIMESTAMP_COL, USER_COL, IdEncoder
+from mmrec_lib.interactions import TIMESTAMP_COL, IdEncoder
 from mmrec_lib.sequential.data import pad_sequences, sort_interactions
-from mmrec_lib.sequential.side import SideSASRecModel, _side_network_class
+from mmrec_lib.sequential.side import SideSASRecModel, _side_network_class, split_by_user
 from mmrec_lib.utils import check_is_fitted
 
 __all__ = ["SessionSASRecModel", "gap_buckets", "GAP_EDGES_S", "GAP_LABELS"]
@@ -297,12 +297,10 @@ class SessionSASRecModel(SideSASRecModel):
 
     def _fit(self, X, vectors, train):
         ordered = sort_interactions(self._raw_train)
-        users = ordered[USER_COL].to_numpy()
-        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
         times = _seconds(ordered[TIMESTAMP_COL].to_numpy())
         if np.isnan(times).any():
             raise DataError("train has missing timestamps")
-        self.train_times_ = np.split(times, starts[1:])
+        self.train_times_ = split_by_user(ordered, times)
         self.creator_vocabulary_, self.series_vocabulary_ = [], []
         self.creator_codes_, self.series_codes_, self.episodes_ = self._transition_columns(
             self._item_side_full, self.item_ids_)
@@ -480,7 +478,8 @@ class SessionSASRecModel(SideSASRecModel):
         # No times, no user: gaps unknown, zero user vector.
         n = len(histories)
         return self._score_context(*self._context(
-            histories, [None] * n, np.full(n, np.nan), np.zeros(n, np.int32)))
+            histories, [None] * n, np.full(n, np.nan), np.zeros(n, np.int32)),
+            batch_size=batch_size)
 
     def _score(self, user_index):
         """After each training user's train sequence: their times and vector; request time unknown."""

@@ -89,6 +89,13 @@ def encode_side_features(item_side: pd.DataFrame, item_ids, vocabularies=None
     return codes, built
 
 
+def split_by_user(ordered: pd.DataFrame, values: np.ndarray) -> list[np.ndarray]:
+    """``values`` (one per row of ``sort_interactions``' output) as one array per user, in order."""
+    users = ordered[USER_COL].to_numpy()
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    return np.split(np.asarray(values), starts[1:])
+
+
 @functools.cache
 def _side_network_class():
     """The Keras network class, defined on first use so that TensorFlow loads lazily."""
@@ -278,9 +285,7 @@ class SideSASRecModel(ContentSASRecModel):
         except TypeError as error:
             raise DataError("release_time and train's timestamp cannot be compared: "
                             f"{order.dtype} vs {times.dtype}") from error
-        users = ordered[USER_COL].to_numpy()
-        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-        self._counts = np.split(counts, starts[1:])
+        self._counts = split_by_user(ordered, counts)
         if self._validation_frame is not None and TIMESTAMP_COL in self._validation_frame:
             # Validation ranks only what was released by each target's time, as the test does.
             self._validation_counts = np.searchsorted(
