@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from mmrec_lib.errors import ParameterError
+from mmrec_lib.utils import file_lock
 
 __all__ = [
     "CACHE_VERSION",
@@ -262,12 +263,25 @@ def cached_arrays(path: str | os.PathLike, compute: Callable[[], Mapping], *,
     if item_ids is not None:
         item_ids = [str(i) for i in item_ids]
     if not recompute:
-        arrays = load_entry(path, item_ids=item_ids, shapes=shapes)
+        arrays = _load_values(path, item_ids, shapes)
         if arrays is not None:
-            arrays.pop(ITEM_IDS, None)
             return arrays
-    arrays = {name: np.asarray(value) for name, value in compute().items()}
-    save_entry(path, arrays, item_ids=item_ids)
+    # Another process may be computing the same entry (two notebooks, parallel tests): wait
+    # for it, then read what it wrote instead of computing it a second time.
+    with file_lock(path):
+        if not recompute:
+            arrays = _load_values(path, item_ids, shapes)
+            if arrays is not None:
+                return arrays
+        arrays = {name: np.asarray(value) for name, value in compute().items()}
+        save_entry(path, arrays, item_ids=item_ids)
+    return arrays
+
+
+def _load_values(path, item_ids, shapes) -> dict[str, np.ndarray] | None:
+    arrays = load_entry(path, item_ids=item_ids, shapes=shapes)
+    if arrays is not None:
+        arrays.pop(ITEM_IDS, None)
     return arrays
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "data_dir",
     "atomic_path",
     "atomic_dir",
+    "file_lock",
     "progress",
     "check_is_fitted",
     "check_subset",
@@ -119,6 +120,31 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def file_lock(target: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``target`` across processes while the block runs.
+
+    Several processes (two notebooks, parallel test workers) may want to build the same
+    cache entry at once: the first builds it, the others wait here and then find it
+    built. The lock is ``.<name>.lock`` beside ``target`` (left in place, empty); the
+    operating system releases it when the block ends or the process dies. Where
+    ``fcntl`` is missing (Windows) the block runs unlocked.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no cross-process lock
+        yield
+        return
+    with open(target.parent / f".{target.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def progress(iterable: Iterable, *, total: int | None = None, desc: str | None = None,

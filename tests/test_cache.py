@@ -867,3 +867,42 @@ def test_text_stale_entry_of_the_old_layout_is_not_read(items, text_checkpoint, 
     np.savez(old, vectors=np.zeros((3, 2), np.float32), item_ids=np.array(IDS))
     vectors = text.encode_items(items, encoder=encoder)
     assert encoder.calls == 1 and vectors.any()
+
+
+_WORKER = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from mmrec_lib import cache
+
+entry, log, go = map(Path, sys.argv[1:4])
+while not go.exists():
+    time.sleep(0.01)
+
+
+def compute():
+    with open(log, "a") as handle:
+        handle.write("computed\\n")
+    time.sleep(1.0)                 # long enough for the other process to ask meanwhile
+    return {"values": np.arange(6.0).reshape(3, 2)}
+
+
+print(cache.cached_arrays(entry, compute, item_ids=["i0", "i1", "i2"])["values"].sum())
+"""
+
+
+def test_cached_arrays_computes_once_for_concurrent_processes(tmp_path):
+    # Two notebooks (or test workers) asking for the same missing entry at once: one
+    # computes it, the other waits for the lock and reads what the first wrote.
+    entry, log, go = tmp_path / "entry.npz", tmp_path / "log.txt", tmp_path / "go"
+    workers = [subprocess.Popen([sys.executable, "-c", _WORKER, str(entry), str(log), str(go)],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    go.touch()
+    outputs = [worker.communicate(timeout=120) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    assert [out.strip() for out, _ in outputs] == ["15.0", "15.0"]
+    assert log.read_text() == "computed\n"
+    assert (tmp_path / ".entry.npz.lock").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".entry.npz.lock", "entry.npz", "go",
+                                                          "log.txt"]

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +28,7 @@ from mmrec_lib.datasets.miniclips._media import _ffmpeg_exe
 from mmrec_lib.datasets.miniclips._reader import MiniClips
 from mmrec_lib.datasets.miniclips._world import World, _generate_world
 from mmrec_lib.errors import ParameterError
-from mmrec_lib.utils import atomic_dir, data_dir, progress
+from mmrec_lib.utils import atomic_dir, data_dir, file_lock, progress
 
 __all__ = ["make_miniclips", "load_miniclips", "is_complete", "_remove_stale_parts"]
 
@@ -84,7 +82,7 @@ def load_miniclips(*, size: Literal["tiny", "small", "default"] = "small",
     if not is_complete(root):
         # Several processes (notebooks, tests) may ask for the same set at once: one builds,
         # the others wait for it and then load the result.
-        with _build_lock(root):
+        with file_lock(root):
             if not is_complete(root):
                 _remove_stale_parts(root)
                 make_miniclips(root, size=size, seed=int(seed))
@@ -99,22 +97,6 @@ def _remove_stale_parts(root: Path, *, older_than_s: float = 3600.0) -> None:
     for part in root.parent.glob(f".{root.name}.*.part"):
         if part.is_dir() and time.time() - part.stat().st_mtime > older_than_s:
             shutil.rmtree(part, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _build_lock(root: Path) -> Iterator[None]:
-    root.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no cross-process lock
-        yield
-        return
-    with open(root.parent / f".{root.name}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 _data_dir = data_dir  # the keyword argument of load_miniclips shadows the helper's name
