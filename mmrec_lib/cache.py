@@ -262,6 +262,7 @@ def cached_arrays(path: str | os.PathLike, compute: Callable[[], Mapping], *,
     """
     if item_ids is not None:
         item_ids = [str(i) for i in item_ids]
+    seen = _state(path)
     if not recompute:
         arrays = _load_values(path, item_ids, shapes)
         if arrays is not None:
@@ -269,13 +270,22 @@ def cached_arrays(path: str | os.PathLike, compute: Callable[[], Mapping], *,
     # Another process may be computing the same entry (two notebooks, parallel tests): wait
     # for it, then read what it wrote instead of computing it a second time.
     with file_lock(path):
-        if not recompute:
+        if not recompute and _state(path) != seen:
             arrays = _load_values(path, item_ids, shapes)
             if arrays is not None:
                 return arrays
         arrays = {name: np.asarray(value) for name, value in compute().items()}
         save_entry(path, arrays, item_ids=item_ids)
     return arrays
+
+
+def _state(path) -> tuple | None:
+    """(mtime in ns, size) of the entry, None when absent: has another process written it?"""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def _load_values(path, item_ids, shapes) -> dict[str, np.ndarray] | None:

@@ -924,7 +924,8 @@ def test_cached_array_computes_once(data_dir):
     second = vision.cached_array(path, compute)
     np.testing.assert_array_equal(first, second)
     assert len(calls) == 1 and path.is_file()
-    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left over
+    # No temporary left over; the empty lock file of utils.file_lock stays (by design).
+    assert sorted(p.name for p in path.parent.iterdir()) == [f".{path.name}.lock", path.name]
 
 
 def test_cached_array_recomputes_corrupt_file(data_dir):
