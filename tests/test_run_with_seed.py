@@ -31,3 +31,30 @@ def test_rewrites_only_the_parameters_cell():
 def test_refuses_a_notebook_it_cannot_reseed(source, tagged):
     with pytest.raises(ValueError):
         run_with_seed.with_seed(notebook(source, tagged), 1)
+
+
+def test_runs_chapters_two_at_a_time_and_reports_them_in_order(tmp_path):
+    # --jobs 2: each chapter in its own process and kernel; a failing assert is reported
+    # under its own chapter, in the order given, and the exit status is 1.
+    import subprocess
+    import sys
+
+    paths = []
+    for name, check in (("a_fails.ipynb", "assert SEED == 0, 'seed 0 only'"),
+                        ("b_holds.ipynb", "assert SEED == 3"),
+                        ("c_holds.ipynb", "assert SEED > 0")):
+        nb = notebook("SEED = 0")
+        nb.cells.append(nbformat.v4.new_code_cell(check))
+        nbformat.write(nb, tmp_path / name)
+        paths.append(str(tmp_path / name))
+    tool = Path(__file__).resolve().parents[1] / "tools" / "run_with_seed.py"
+    done = subprocess.run([sys.executable, str(tool), "--seed", "3", "--jobs", "2", *paths],
+                          capture_output=True, text=True, timeout=300)
+    lines = [line for line in done.stdout.splitlines()
+             if line.startswith(("ok ", "FAIL ", "1 chapter"))]
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert [line.split()[:2] for line in lines] == [["FAIL", "a_fails.ipynb"],
+                                                    ["ok", "b_holds.ipynb"],
+                                                    ["ok", "c_holds.ipynb"],
+                                                    ["1", "chapter(s)"]]
+    assert "seed 0 only" in done.stdout

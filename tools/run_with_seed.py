@@ -9,14 +9,20 @@ after a change to the data generator:
 
     python tools/run_with_seed.py --seed 1 notebooks/02_text_understanding.ipynb ...
 
+``--jobs 2`` runs two chapters at a time (each in its own process and kernel, with its own
+numba cache folder, see ``conftest.py``); the report still lists them in the given order.
+
 Exit status 0 when every chapter ran without an error, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,25 +62,53 @@ def run(path: Path, seed: int, timeout: int) -> float:
     return time.perf_counter() - start
 
 
+def check(path: Path, seed: int, timeout: int) -> tuple[bool, str]:
+    """Run one chapter; return (passed, the report line(s))."""
+    try:
+        seconds = run(path, seed, timeout)
+    except CellExecutionError as error:
+        # The first lines name the cell and the assertion; the traceback follows.
+        return False, f"FAIL {path.name} (SEED={seed}):\n{str(error)[:3000]}"
+    except ValueError as error:
+        return False, f"FAIL {path.name}: {error}"
+    return True, f"ok   {path.name} (SEED={seed}) in {seconds:.0f} s"
+
+
+def _own_numba_cache() -> None:
+    # Two processes compiling librosa's kernels into one numba cache corrupt it (conftest.py).
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        folder = Path(tempfile.gettempdir()) / f"mmrec-numba-cache-seed-{os.getpid()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        os.environ["NUMBA_CACHE_DIR"] = str(folder)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="chapters run at once (0 or 1: one after the other)")
     args = parser.parse_args(argv)
+    if args.jobs < 0:
+        parser.error(f"--jobs must be >= 0, got {args.jobs}")
     failed = []
-    for path in args.notebooks:
-        try:
-            seconds = run(path, args.seed, args.timeout)
-        except CellExecutionError as error:
+
+    def report(path: Path, passed: bool, line: str) -> None:
+        print(line, flush=True)
+        if not passed:
             failed.append(path.name)
-            # The first lines name the cell and the assertion; the traceback follows.
-            print(f"FAIL {path.name} (SEED={args.seed}):\n{str(error)[:3000]}", flush=True)
-        except ValueError as error:
-            failed.append(path.name)
-            print(f"FAIL {path.name}: {error}", flush=True)
-        else:
-            print(f"ok   {path.name} (SEED={args.seed}) in {seconds:.0f} s", flush=True)
+
+    if args.jobs <= 1:
+        for path in args.notebooks:
+            report(path, *check(path, args.seed, args.timeout))
+    else:
+        with concurrent.futures.ProcessPoolExecutor(args.jobs, initializer=_own_numba_cache
+                                                    ) as pool:
+            futures = [pool.submit(check, path, args.seed, args.timeout)
+                       for path in args.notebooks]
+            for path, future in zip(args.notebooks, futures, strict=True):
+                report(path, *future.result())
     if failed:
         print(f"{len(failed)} chapter(s) failed with SEED={args.seed}: {', '.join(failed)}")
         return 1
