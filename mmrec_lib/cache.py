@@ -258,7 +258,9 @@ def cached_arrays(path: str | os.PathLike, compute: Callable[[], Mapping], *,
     Introduced in chapter 02. ``compute`` returns a dict of arrays; the result
     is the dict read back from the cache or the one just computed (the arrays
     are the same either way: ``.npz`` stores them exactly). ``recompute=True``
-    ignores and overwrites the entry.
+    ignores and overwrites the entry. Processes that miss the same entry at once
+    compute it once: the others wait on :func:`mmrec_lib.utils.file_lock` and
+    then read it.
     """
     if item_ids is not None:
         item_ids = [str(i) for i in item_ids]
