@@ -73,6 +73,7 @@ from mmrec_lib import sequential as sq
 from mmrec_lib._env import import_tensorflow
 from mmrec_lib.datasets import miniclips
 from mmrec_lib.datasets.miniclips._catalogue import _next_episode
+from mmrec_lib.sequential.evaluation import _history_context, evaluation_histories
 
 K = 10
 SESSION_BREAK_S = 1200.0
@@ -152,8 +153,8 @@ class Events:
         rows = np.flatnonzero(self.role == role)
         scores = np.where(self.available[rows], scores, -np.inf)
         target = scores[np.arange(len(rows)), self.item[rows]][:, None]
-        gains = np.where((scores > target).sum(axis=1) < K,
-                         1.0 / np.log2((scores > target).sum(axis=1) + 2), 0.0)
+        rank = (scores > target).sum(axis=1)
+        gains = np.where(rank < K, 1.0 / np.log2(rank + 2), 0.0)
         return float(np.mean(gains if only is None else gains[only]))
 
 
@@ -257,23 +258,17 @@ def sasrec_scores(ds, split, events: Events, seed: int) -> tuple[dict, float]:
               item_side=side, release_time=release)
     library = sq.evaluate_next_item(model, split, k=K,
                                     candidates=sq.released_candidates(release))[f"ndcg@{K}"]
-    views = events.item_ids
+    # The histories, times and request times the library's evaluation feeds the model.
+    order = pd.Index(model.item_ids_).get_indexer(events.item_ids)
     out = {}
     for role, stage in ((1, "validation"), (2, "test")):
-        rows = np.flatnonzero(events.role == role)
-        users = events.user_ids[events.user[rows]]
-        histories, times, at = [], [], []
-        frame = ds.interactions.sort_values(["user_id", "timestamp"], kind="stable")
-        by_user = dict(tuple(frame.groupby("user_id", sort=False)))
-        for user in users:
-            history = by_user[user].iloc[:-1] if role == 2 else by_user[user].iloc[:-2]
-            target = by_user[user].iloc[-1] if role == 2 else by_user[user].iloc[-2]
-            histories.append(history["item_id"].to_numpy())
-            times.append(history["timestamp"].to_numpy())
-            at.append(target["timestamp"])
-        scores = model.score_histories(histories, times=times, at=at, users=users)
-        order = pd.Index(model.item_ids_).get_indexer(views)
-        out[stage] = scores[:, order]
+        histories, targets = evaluation_histories(split, stage)
+        scores = model.score_histories(histories, unknown="drop",
+                                       **_history_context(split, stage, targets))
+        # Rows in the events' user order.
+        users = events.user_ids[events.user[events.role == role]]
+        row = pd.Index(targets["user_id"]).get_indexer(users)
+        out[stage] = scores[row][:, order]
     return out, float(library)
 
 
