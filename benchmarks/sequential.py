@@ -24,9 +24,13 @@ side information of every clip (creator, series, episode) to its tokens and is
 trained over the clips available at each event (released by then, not watched
 before in the window), the choice set the users had; on cold clips it knows
 their creator. ``session_sasrec`` (:class:`~mmrec_lib.sequential.SessionSASRecModel`,
-only with ``--models session_sasrec``, warm part) adds the time gaps, a vector per
-user and explicit next-episode / same-creator terms, and reads the speech (ASR)
-vectors too; the JSON then also has its share of the sequential and Bayes oracles.
+warm part) adds the time gaps, a vector per user and explicit next-episode /
+same-creator terms, and reads the speech (ASR) vectors too. ``session_intent``
+(:class:`~mmrec_lib.sequential.SessionIntentModel`, same content) is a full-batch
+choice model with a standing taste per user and a hidden intent per session, and
+``session_sasrec_x_intent`` their geometric mix (:class:`~mmrec_lib.sequential.GeometricMix`,
+weight chosen on validation, reported per seed). The JSON has each one's share of the
+sequential and Bayes oracles.
 
 The last line of stdout is the JSON summary::
 
@@ -96,6 +100,8 @@ def summarise(runs: list[dict]) -> dict:
     out["runs"] = len(runs)
     out[f"ndcg@{K}_per_seed"] = [round(float(run[f"ndcg@{K}"]), 4) for run in runs]
     out["fit_seconds"] = round(float(np.mean([run["fit_seconds"] for run in runs])), 1)
+    if "weight" in runs[0]:  # a geometric mix: the weight chosen on validation per seed
+        out["weights"] = [run["weight"] for run in runs]
     if "best_epoch" in runs[0]:
         out["best_epochs"] = [run["best_epoch"] for run in runs]
     return out
@@ -167,13 +173,13 @@ def miniclips_models(seed: int, epochs: int) -> dict:
             # dropout 0.3 (validation NDCG@10 0.214 vs 0.209 at 0.2, seed 0).
             "side_sasrec": sq.SideSASRecModel(**{**shared, "epochs": max(epochs, 40),
                                                  "patience": 8, "dropout": 0.3}),
-            # Only when asked for by name (--models session_sasrec): side SASRec + time gaps + a
-            # user vector + explicit next-episode / same-creator terms, no id embedding, speech
-            # in its content (session_vectors). About 4 min per fit: in the default run it would
-            # push the benchmark past 30 min.
-            **({"session_sasrec": sq.SessionSASRecModel(**{**shared, "epochs": max(epochs, 60),
-                                                          "patience": 8, "dropout": 0.5})}
-               if ONLY_MODELS is not None and "session_sasrec" in ONLY_MODELS else {}),
+            # Side SASRec + time gaps + a user vector + explicit next-episode / same-creator
+            # terms, no id embedding, speech in its content (session_vectors).
+            "session_sasrec": sq.SessionSASRecModel(**{**shared, "epochs": max(epochs, 60),
+                                                       "patience": 8, "dropout": 0.5}),
+            # The full-batch choice model with a latent session intent (same content); with
+            # session_sasrec it also gives their geometric mix, "session_sasrec_x_intent".
+            "session_intent": sq.SessionIntentModel(seed=seed),
             "semantic_id_generator": generator_model(seed, epochs),
             # Only when asked for by name (--models): TIGER's objective, for comparison.
             **({"semantic_id_generator_levels": generator_model(seed, epochs, "levels")}
@@ -214,8 +220,8 @@ def run_miniclips(seeds, epochs: int, quick: bool,
           f"({clock.seconds:.0f} s)", flush=True)
     code_vectors = (generator_vectors(ds) if GENERATOR_SPEECH and wanted("semantic_id_generator")
                     else vectors)
-    with_speech = (session_vectors(ds) if ONLY_MODELS is not None
-                   and "session_sasrec" in ONLY_MODELS else None)
+    with_speech = (session_vectors(ds) if wanted("session_sasrec") or wanted("session_intent")
+                   else None)
     oracles = ({**ds.oracle_leave_last_out(k=K), "dataset": ds} if "warm" in parts else {})
 
     # Warm: every user's last view, among the clips released by then.
@@ -225,14 +231,19 @@ def run_miniclips(seeds, epochs: int, quick: bool,
 
     def evaluate(store, name, model, data, candidates, fit_split, seed, new=None):
         content = getattr(model, "_needs_item_vectors", False)
-        with_side = isinstance(model, sq.SideSASRecModel)
+        with_side = isinstance(model, (sq.SideSASRecModel, sq.SessionIntentModel))
         extra = {"item_side": side, "release_time": release} if with_side else {}
         table = (code_vectors if isinstance(model, sq.SemanticIDGenerator)
-                 else with_speech if isinstance(model, sq.SessionSASRecModel) else vectors)
+                 else with_speech if isinstance(model, (sq.SessionSASRecModel,
+                                                        sq.SessionIntentModel))
+                 else vectors)
         with common.Stopwatch() as clock:
             known = table if new is None else table.loc[~table.index.isin(new)]
-            model.fit(fit_split.train, item_vectors=known if content else None,
-                      validation=fit_split.validation, **extra)
+            if isinstance(model, sq.GeometricMix):  # two fitted models: only the weight
+                model.fit_weight(fit_split, candidates=candidates)
+            else:
+                model.fit(fit_split.train, item_vectors=known if content else None,
+                          validation=fit_split.validation, **extra)
             if new is not None:  # new releases join after training, from their content
                 if with_side:  # and their creator (public at upload)
                     model.add_items(table.loc[new], item_side=side.loc[new])
@@ -333,9 +344,15 @@ def run_warm(warm, evaluate, split, released, seeds, epochs, oracles) -> dict:
                         }.items():
         evaluate(warm, name, model, split, released, split, 0)
     for seed in seeds:
-        for name, model in miniclips_models(seed, epochs).items():
+        models = miniclips_models(seed, epochs)
+        for name, model in models.items():
             if wanted(name):
                 evaluate(warm, name, model, split, released, split, seed)
+        if wanted("session_sasrec") and wanted("session_intent"):
+            # Their product, (1 - w) log p_sasrec + w log p_intent, w chosen on validation.
+            mix = sq.GeometricMix(models["session_sasrec"], models["session_intent"])
+            evaluate(warm, "session_sasrec_x_intent", mix, split, released, split, seed)
+            warm["session_sasrec_x_intent"][-1]["weight"] = mix.weight
     summary = {name: summarise(values) for name, values in warm.items()}
     summary["oracle_sequential"] = round(oracles["sequential"], 4)
     summary["oracle_bag"] = round(oracles["bag_of_views"], 4)
@@ -344,7 +361,7 @@ def run_warm(warm, evaluate, split, released, seeds, epochs, oracles) -> dict:
     # The Bayes oracle: true parameters, the session focus inferred from the session's
     # earlier views (the sequential oracle reads the hidden focus, which causes the target).
     summary["oracle_sequential_bayes"] = round(oracles["sequential_bayes"], 4)
-    for name in ("side_sasrec", "session_sasrec"):
+    for name in ("side_sasrec", "session_sasrec", "session_intent", "session_sasrec_x_intent"):
         if name in summary:
             summary[f"{name}_share_of_sequential_oracle"] = round(
                 summary[name][f"ndcg@{K}"] / oracles["sequential"], 3)

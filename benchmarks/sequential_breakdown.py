@@ -1,4 +1,4 @@
-"""Where SessionSASRec loses to the oracles on MiniClips: NDCG@10 per kind of test target.
+"""Where SessionSASRec and the session-intent model lose to the oracles on MiniClips, per kind of target.
 
 Run: ``MMREC_DATA_DIR=<cache> python benchmarks/sequential_breakdown.py``
 (``--seeds 0 1``: model seeds; ``--data-seed``; ``--size tiny`` for a smoke run).
@@ -6,9 +6,11 @@ Run: ``MMREC_DATA_DIR=<cache> python benchmarks/sequential_breakdown.py``
 Same protocol as ``sequential.py``'s MiniClips warm part (each user's last view,
 ranked among the clips released by then and not watched before) and the same
 SessionSASRec (time gaps, user vector, next-episode / same-creator terms, text +
-speech + audio + visual content). Each test target is then put in groups by
-what caused it in the simulator, and the model is scored beside the bag-of-views,
-Bayes and true-focus oracles on every group:
+speech + audio + visual content), the same session-intent choice model
+(:class:`~mmrec_lib.sequential.SessionIntentModel`) and their geometric mix (weight
+chosen on validation). Each test target is then put in groups by what caused it in
+the simulator, and the models are scored beside the bag-of-views, Bayes and
+true-focus oracles on every group:
 
 - ``new_session``: the first view of a session (the request comes after a break);
 - ``continuing``: a later view of a session;
@@ -38,7 +40,7 @@ from mmrec_lib.sequential.evaluation import evaluation_histories
 K = 10
 GROUPS = ("all", "new_session", "continuing", "same_creator", "next_episode", "same_category",
           "taste")
-SCORERS = ("model", "bag_oracle", "bayes_oracle", "true_focus_oracle")
+ORACLES = ("bag_oracle", "bayes_oracle", "true_focus_oracle")
 
 
 def ndcg_at(scores: np.ndarray, candidates: np.ndarray, target: int) -> float:
@@ -68,11 +70,12 @@ def target_kinds(ds, history: pd.DataFrame, last: pd.Series) -> dict:
             "taste": not same_category}
 
 
-def breakdown(ds, split, model) -> pd.DataFrame:
-    """One row per test target: its groups and the NDCG@K of the model and the oracles."""
+def breakdown(ds, split, models: dict) -> pd.DataFrame:
+    """One row per test target: its groups and the NDCG@K of each model and the oracles."""
     released = sq.released_candidates(ds.items.set_index("item_id")["release_time"])
-    model_ndcg = sq.evaluate_next_item(model, split, k=K, candidates=released,
-                                       per_user=True)[f"ndcg@{K}"]
+    model_ndcg = {name: sq.evaluate_next_item(model, split, k=K, candidates=released,
+                                              per_user=True)[f"ndcg@{K}"]
+                  for name, model in models.items()}
     _, targets = evaluation_histories(split, "test")
     item_ids = ds.items["item_id"].to_numpy()
     release = ds.items["release_time"].to_numpy()
@@ -95,20 +98,20 @@ def breakdown(ds, split, model) -> pd.DataFrame:
                   "true_focus_oracle": ds.next_item_scores(
                       user, history, timestamp=last["timestamp"],
                       session_id=last["session_id"])}
-        out = {"user": user, "model": float(model_ndcg[row]),
+        out = {"user": user, **{name: float(values[row]) for name, values in model_ndcg.items()},
                **{name: ndcg_at(s, candidates, target) for name, s in scores.items()},
                **target_kinds(ds, history, last)}
         rows.append(out)
     return pd.DataFrame(rows)
 
 
-def summarise(frame: pd.DataFrame) -> dict:
+def summarise(frame: pd.DataFrame, scorers) -> dict:
     """Per group: number of targets and mean NDCG@K of every scorer."""
     out = {}
     for group in GROUPS:
         part = frame[frame[group]]
         out[group] = {"n": len(part), **{name: round(float(part[name].mean()), 4)
-                                         for name in SCORERS}}
+                                         for name in scorers}}
     return out
 
 
@@ -127,11 +130,16 @@ def main() -> None:
         model = sq.SessionSASRecModel(max_len=50, embedding_dim=64, num_blocks=2, num_heads=1,
                                       dropout=0.5, learning_rate=3e-3, epochs=60, patience=8,
                                       batch_size=32, seed=seed)
+        intent = sq.SessionIntentModel(seed=seed)
         with common.Stopwatch() as clock:
-            model.fit(split.train, vectors, validation=split.validation, item_side=side,
-                      release_time=release)
-        table = summarise(breakdown(ds, split, model))
-        print(f"model seed {seed} (fit {clock.seconds:.0f} s)")
+            for fitted in (model, intent):
+                fitted.fit(split.train, vectors, validation=split.validation, item_side=side,
+                           release_time=release)
+            mix = sq.GeometricMix(model, intent).fit_weight(
+                split, candidates=sq.released_candidates(release))
+        models = {"session_sasrec": model, "session_intent": intent, "mix": mix}
+        table = summarise(breakdown(ds, split, models), (*models, *ORACLES))
+        print(f"model seed {seed} (fits {clock.seconds:.0f} s; mix weight {mix.weight})")
         print(pd.DataFrame(table).T.to_string(), flush=True)
         per_seed[seed] = table
     common.emit({"size": args.size, "data_seed": args.data_seed, "k": K,

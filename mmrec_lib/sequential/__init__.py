@@ -9,6 +9,8 @@
   embeddings, trained over the items available at each event.
 - :mod:`~mmrec_lib.sequential.session`: side SASRec plus time gaps, a user vector and
   explicit next-episode / same-creator terms.
+- :mod:`~mmrec_lib.sequential.intent`: a full-batch choice model with a latent session intent
+  (standing taste, soft topics, explicit terms) and a geometric mix of two models.
 - :mod:`~mmrec_lib.sequential.semantic_ids`: residual k-means semantic IDs of content vectors.
 - :mod:`~mmrec_lib.sequential.generative`: a GPT over semantic-ID tokens with beam search
   constrained to codes that exist (new releases included).
@@ -44,6 +46,7 @@ from mmrec_lib.sequential.evaluation import (
     sample_candidates,
 )
 from mmrec_lib.sequential.generative import SemanticIDGenerator
+from mmrec_lib.sequential.intent import SESSION_GAP_S, GeometricMix, SessionIntentModel
 from mmrec_lib.sequential.neural import (
     GRU4RecModel,
     KerasSequentialModel,
@@ -89,6 +92,9 @@ __all__ = [
     "gap_buckets",
     "GAP_EDGES_S",
     "GAP_LABELS",
+    "SessionIntentModel",
+    "GeometricMix",
+    "SESSION_GAP_S",
     "training_pairs",
     "ResidualQuantizer",
     "fuse_modalities",
