@@ -460,7 +460,7 @@ def main() -> None:
     total = common.Stopwatch()
     output: dict = {}
     parts = (("warm", "session", "cold") if args.part in ("all", "miniclips")
-             else (args.part.split("_")[1],))
+             else (args.part.split("_")[1],) if args.part.startswith("miniclips_") else ())
     pool = miniclips_job = None
     if args.part == "all" and args.jobs > 1 and ONLY_MODELS is None:
         # The MiniClips part in its own process, beside the MovieLens fits (which get the

@@ -49,10 +49,10 @@ import pandas as pd
 
 from mmrec_lib._validation import check_int, check_number, check_seed
 from mmrec_lib.errors import DataError, ModelError, ParameterError
-from mmrec_lib.interactions import ITEM_COL, TIMESTAMP_COL, IdEncoder
+from mmrec_lib.interactions import ITEM_COL, TIMESTAMP_COL
 from mmrec_lib.sequential.base import SequentialModel
 from mmrec_lib.sequential.data import sort_interactions
-from mmrec_lib.sequential.session import _seconds
+from mmrec_lib.sequential.session import _seconds, timed_histories
 from mmrec_lib.sequential.side import split_by_user
 from mmrec_lib.utils import check_is_fitted
 
@@ -409,55 +409,15 @@ class SessionIntentModel(SequentialModel):
     def _prepare(self, histories, times, at, users, unknown, candidates):
         """Checked inputs: item indices, view times (s) or None, user indices, request times."""
         check_is_fitted(self)
-        if unknown not in ("error", "drop"):
-            raise ParameterError(f"unknown={unknown!r} must be 'error' or 'drop'")
-        if isinstance(histories, (str, bytes)) or not isinstance(
-                histories, (Sequence, np.ndarray, pd.Series)):
-            raise ParameterError("histories must be a sequence of item-id sequences")
-        histories = list(histories)
-        n = len(histories)
-        if n == 0:
-            raise ParameterError("histories is empty: there is no history to score")
-        times = [None] * n if times is None else list(times)
-        if len(times) != n:
-            raise ParameterError(f"times has {len(times)} rows for {n} histories")
-        at = np.full(n, np.nan) if at is None else _seconds(np.asarray(at))
-        if at.shape != (n,):
-            raise ParameterError(f"at must hold one request time per history ({n}); got "
-                                 f"shape {at.shape}")
-        user_index = np.full(n, -1)
-        if users is not None:
-            users = np.asarray(users)
-            if users.shape != (n,):
-                raise ParameterError(f"users must hold one user id per history ({n})")
-            user_index = IdEncoder(unknown="ignore").fit(self.user_ids_).transform(users)
+        indices, stamps, at, user_index = timed_histories(
+            self.item_ids_, self.user_ids_, histories, times=times, at=at, users=users,
+            unknown=unknown)
         if candidates is not None:
             candidates = np.asarray(candidates)
-            if candidates.dtype != bool or candidates.shape != (n, len(self.item_ids_)):
+            if candidates.dtype != bool or candidates.shape != (len(indices),
+                                                                len(self.item_ids_)):
                 raise ParameterError(f"candidates must be a boolean array of shape "
-                                     f"{(n, len(self.item_ids_))}")
-        lookup = IdEncoder(unknown="ignore").fit(self.item_ids_)
-        indices, stamps = [], []
-        for row, history in enumerate(histories):
-            if isinstance(history, (str, bytes)) or np.ndim(history) != 1:
-                raise ParameterError(f"history {row} must be a 1-D sequence of item ids")
-            index = lookup.transform(np.asarray(history)) if len(history) else np.zeros(0, int)
-            if unknown == "error" and (index < 0).any():
-                raise DataError(f"history {row} has item(s) outside the catalogue, e.g. "
-                                f"{np.asarray(history)[index < 0][:5].tolist()}")
-            keep = index >= 0
-            if not keep.any():
-                raise DataError(f"history {row} is empty (or has no item of the catalogue); "
-                                "a next-item model needs at least one known item")
-            indices.append(index[keep].astype(np.int64))
-            if times[row] is None:
-                stamps.append(None)
-            else:
-                row_times = _seconds(np.asarray(times[row]))
-                if len(row_times) != len(history):
-                    raise ParameterError(f"times[{row}] has {len(row_times)} values for "
-                                         f"{len(history)} items")
-                stamps.append(row_times[keep])
+                                     f"{(len(indices), len(self.item_ids_))}")
         return indices, stamps, user_index, at, candidates
 
     def topic_memberships(self) -> pd.DataFrame:

@@ -92,6 +92,65 @@ def _seconds(values) -> np.ndarray:
                         ) from error
 
 
+def timed_histories(item_ids, user_ids, histories, *, times=None, at=None, users=None,
+                    unknown: str = "error") -> tuple[list, list, np.ndarray, np.ndarray]:
+    """Checked histories with their view times, request times and users (chapter 09 models).
+
+    Returns ``(indices, stamps, at, user_index)``: per history the catalogue
+    indices of its known items and their times in seconds (``None`` without
+    ``times``), the request times in seconds (NaN: unknown) and each user's index
+    in ``user_ids`` (-1: unknown or not given). Raises
+    :class:`~mmrec_lib.errors.ParameterError` / :class:`~mmrec_lib.errors.DataError`
+    naming the problem (an empty batch or history, mismatched lengths, unknown items
+    with ``unknown="error"``).
+    """
+    if unknown not in ("error", "drop"):
+        raise ParameterError(f"unknown={unknown!r} must be 'error' or 'drop'")
+    if isinstance(histories, (str, bytes)) or not isinstance(
+            histories, (Sequence, np.ndarray, pd.Series)):
+        raise ParameterError("histories must be a sequence of item-id sequences")
+    histories = list(histories)
+    n = len(histories)
+    if n == 0:
+        raise ParameterError("histories is empty: there is no history to score")
+    times = [None] * n if times is None else list(times)
+    if len(times) != n:
+        raise ParameterError(f"times has {len(times)} rows for {n} histories")
+    at = np.full(n, np.nan) if at is None else _seconds(np.asarray(at))
+    if at.shape != (n,):
+        raise ParameterError(f"at must hold one request time per history ({n}); got "
+                             f"shape {at.shape}")
+    user_index = np.full(n, -1)
+    if users is not None:
+        users = np.asarray(users)
+        if users.shape != (n,):
+            raise ParameterError(f"users must hold one user id per history ({n})")
+        user_index = IdEncoder(unknown="ignore").fit(user_ids).transform(users)
+    lookup = IdEncoder(unknown="ignore").fit(item_ids)
+    indices, stamps = [], []
+    for row, history in enumerate(histories):
+        if isinstance(history, (str, bytes)) or np.ndim(history) != 1:
+            raise ParameterError(f"history {row} must be a 1-D sequence of item ids")
+        index = lookup.transform(np.asarray(history)) if len(history) else np.zeros(0, int)
+        if unknown == "error" and (index < 0).any():
+            raise DataError(f"history {row} has item(s) outside the catalogue, e.g. "
+                            f"{np.asarray(history)[index < 0][:5].tolist()}")
+        keep = index >= 0
+        if not keep.any():
+            raise DataError(f"history {row} is empty (or has no item of the catalogue); "
+                            "a next-item model needs at least one known item")
+        indices.append(index[keep].astype(np.int64))
+        if times[row] is None:
+            stamps.append(None)
+        else:
+            row_times = _seconds(np.asarray(times[row]))
+            if len(row_times) != len(history):
+                raise ParameterError(f"times[{row}] has {len(row_times)} values for "
+                                     f"{len(history)} items")
+            stamps.append(row_times[keep])
+    return indices, stamps, at, user_index
+
+
 @functools.cache
 def _session_network_class():
     """The Keras network class, defined on first use so that TensorFlow loads lazily."""
@@ -508,51 +567,12 @@ class SessionSASRecModel(SideSASRecModel):
         check_is_fitted(self)
         if times is None and at is None and users is None:
             return super().score_histories(histories, unknown=unknown, candidates=candidates)
-        if unknown not in ("error", "drop"):
-            raise ParameterError(f"unknown={unknown!r} must be 'error' or 'drop'")
-        if isinstance(histories, (str, bytes)):
-            raise ParameterError("histories must be a sequence of item-id sequences")
-        histories = list(histories)
-        n = len(histories)
-        if n == 0:
-            raise ParameterError("histories is empty: there is no history to score")
-        times = [None] * n if times is None else list(times)
-        if len(times) != n:
-            raise ParameterError(f"times has {len(times)} rows for {n} histories")
-        at = np.full(n, np.nan) if at is None else _seconds(np.asarray(at))
-        if at.shape != (n,):
-            raise ParameterError(f"at must hold one request time per history ({n}); got "
-                                 f"shape {at.shape}")
-        user_tokens = np.zeros(n, np.int32)
-        if users is not None:
-            users = np.asarray(users)
-            if users.shape != (n,):
-                raise ParameterError(f"users must hold one user id per history ({n})")
-            if self.user_vector:
-                index = IdEncoder(unknown="ignore").fit(self.user_ids_).transform(users)
-                user_tokens = np.where(index >= 0, index + 1, 0).astype(np.int32)
-        lookup = IdEncoder(unknown="ignore").fit(self.item_ids_)
-        tokens, stamps = [], []
-        for row, history in enumerate(histories):
-            if isinstance(history, (str, bytes)) or np.ndim(history) != 1:
-                raise ParameterError(f"history {row} must be a 1-D sequence of item ids")
-            index = lookup.transform(np.asarray(history)) if len(history) else np.zeros(0, int)
-            if unknown == "error" and (index < 0).any():
-                raise DataError(f"history {row} has item(s) outside the catalogue, e.g. "
-                                f"{np.asarray(history)[index < 0][:5].tolist()}")
-            keep = index >= 0
-            if not keep.any():
-                raise DataError(f"history {row} is empty (or has no item of the catalogue); "
-                                "a next-item model needs at least one known item")
-            tokens.append((index[keep] + 1).astype(np.int32))
-            if times[row] is None:
-                stamps.append(None)
-            else:
-                row_times = _seconds(np.asarray(times[row]))
-                if len(row_times) != len(history):
-                    raise ParameterError(f"times[{row}] has {len(row_times)} values for "
-                                         f"{len(history)} items")
-                stamps.append(row_times[keep])
+        indices, stamps, at, user_index = timed_histories(
+            self.item_ids_, self.user_ids_, histories, times=times, at=at, users=users,
+            unknown=unknown)
+        tokens = [(index + 1).astype(np.int32) for index in indices]
+        user_tokens = (np.where(user_index >= 0, user_index + 1, 0).astype(np.int32)
+                       if self.user_vector else np.zeros(len(tokens), np.int32))
         scores = self._score_context(*self._context(tokens, stamps, at, user_tokens))
         if candidates is None:
             return scores.astype(np.float32)
