@@ -52,7 +52,8 @@ from mmrec_lib.errors import DataError, ModelError, ParameterError
 from mmrec_lib.interactions import ITEM_COL, TIMESTAMP_COL
 from mmrec_lib.sequential.base import SequentialModel
 from mmrec_lib.sequential.data import sort_interactions
-from mmrec_lib.sequential.session import _seconds, timed_histories
+from mmrec_lib.sequential.evaluation import next_item_metrics
+from mmrec_lib.sequential.session import _seconds, next_episode_rows, timed_histories
 from mmrec_lib.sequential.side import split_by_user
 from mmrec_lib.utils import check_is_fitted
 
@@ -220,9 +221,7 @@ class SessionIntentModel(SequentialModel):
             del self._item_side, self._release
 
     def _fit(self, X, vectors, train):
-        content = np.asarray(vectors, np.float64)
-        if not np.isfinite(content).all():
-            raise DataError("item_vectors has NaN or infinite values")
+        content = np.asarray(vectors, np.float64)   # finite: checked by check_item_vectors
         self.item_vectors_ = np.asarray(vectors, np.float32)
         self.content_mean_ = content.mean(axis=0)
         self.content_scale_ = content.std(axis=0) + 1e-6
@@ -244,14 +243,13 @@ class SessionIntentModel(SequentialModel):
             creators = frame[self.creator_column]
             known = creators.notna().to_numpy() & (creators.astype(str) != "").to_numpy()
             self.creator_[known] = pd.factorize(creators[known].astype(str))[0]
-            series = frame[self.series_columns[0]].to_numpy(dtype=object)
+            series = frame[self.series_columns[0]]
+            in_series = series.notna().to_numpy() & (series.astype(str) != "").to_numpy()
+            codes = np.zeros(n, np.int64)
+            codes[in_series] = pd.factorize(series[in_series].astype(str))[0] + 1
             episode = pd.to_numeric(frame[self.series_columns[1]], errors="coerce").to_numpy()
-            position = {(str(s), int(e)): k for k, (s, e) in enumerate(zip(series, episode))
-                        if not pd.isna(s) and str(s) != "" and not np.isnan(e)}
-            for (s, e), k in position.items():
-                following = position.get((s, e + 1))
-                if following is not None:
-                    self.next_episode_[k] = following
+            self.next_episode_ = next_episode_rows(
+                codes, np.where(np.isnan(episode), -1, episode).astype(np.int64))
         self.release_s_ = np.full(n, np.nan)
         if release is not None:
             values = release.reindex(item_ids)
@@ -348,7 +346,8 @@ class SessionIntentModel(SequentialModel):
                 if len(val_rows) == 0:
                     best_values, self.best_step_ = network.values(), step
                     continue
-                value = network.ndcg(val_rows, views, k=10)
+                value = next_item_metrics(network.log_probs(val_rows), views.item[val_rows],
+                                          k=10)["ndcg@10"]
                 self.history_["step"].append(step)
                 self.history_["val_ndcg@10"].append(round(value, 6))
                 if value > best:
@@ -592,12 +591,6 @@ class _IntentNetwork:
                                   axis=2).numpy()
         return np.where(self.available[rows], out, -np.inf)
 
-    def ndcg(self, rows, views: _Views, k: int = 10) -> float:
-        scores = self.log_probs(rows)
-        target = scores[np.arange(len(rows)), views.item[rows]][:, None]
-        rank = (scores > target).sum(axis=1)
-        return float(np.mean(np.where(rank < k, 1.0 / np.log2(rank + 2), 0.0)))
-
 
 class GeometricMix(SequentialModel):
     """Two fitted sequential models, mixed as ``(1 - w) log p_first + w log p_second``.
@@ -643,7 +636,8 @@ class GeometricMix(SequentialModel):
 
         grid = check_int("grid", grid, low=2)
         self.weights_ = np.round(np.linspace(0.0, 1.0, grid), 6)
-        self._cache = {}
+        # Every call below scores the same validation rows: the models score them once.
+        self._cached_parts = None
         try:
             self.validation_ndcg_ = []
             for w in self.weights_:
@@ -651,25 +645,14 @@ class GeometricMix(SequentialModel):
                 self.validation_ndcg_.append(float(evaluate_next_item(
                     self, split, stage="validation", k=k, candidates=candidates)[f"ndcg@{k}"]))
         finally:
-            del self._cache
+            del self._cached_parts
         self.weight = float(self.weights_[int(np.argmax(self.validation_ndcg_))])
         return self
 
     def _parts(self, histories, unknown, candidates, context):
-        cache = getattr(self, "_cache", None)
-        key = None
-        if cache is not None:    # fit_weight scores the same validation rows for every weight
-            import hashlib
-            import pickle
-
-            key = hashlib.sha1(pickle.dumps(
-                ([np.asarray(h).tolist() for h in histories], unknown,
-                 None if candidates is None else np.asarray(candidates).tobytes(),
-                 {name: np.asarray(value).tolist() if name != "times" else
-                  [np.asarray(t).astype(str).tolist() for t in value]
-                  for name, value in context.items()}))).hexdigest()
-            if key in cache:
-                return cache[key]
+        """Both models' log-probabilities over the allowed items (cached inside fit_weight)."""
+        if getattr(self, "_cached_parts", None) is not None:
+            return self._cached_parts
         n = len(histories)
         allowed = (np.ones((n, len(self.item_ids_)), bool) if candidates is None
                    else np.asarray(candidates, bool))
@@ -680,16 +663,16 @@ class GeometricMix(SequentialModel):
                                            **extra)
             parts.append(_log_softmax_rows(np.asarray(scores, np.float64),
                                            allowed & np.isfinite(scores)))
-        if cache is not None:
-            cache[key] = (histories, parts)
-        return histories, parts
+        if hasattr(self, "_cached_parts"):
+            self._cached_parts = parts
+        return parts
 
     def score_histories(self, histories, *, unknown: str = "error", candidates=None,
                         **context) -> np.ndarray:
         """``(1 - w) log p_first + w log p_second`` over the allowed items; -inf elsewhere."""
         if self.weight is None:
             raise ModelError("GeometricMix has no weight: call fit_weight(split) or set weight")
-        _, (first, second) = self._parts(histories, unknown, candidates, context)
+        first, second = self._parts(histories, unknown, candidates, context)
         w = self.weight
         finite = np.isfinite(first) & np.isfinite(second)
         mixed = np.where(finite, (1 - w) * np.where(finite, first, 0.0)

@@ -92,6 +92,20 @@ def _seconds(values) -> np.ndarray:
                         ) from error
 
 
+def next_episode_rows(series_codes, episodes) -> np.ndarray:
+    """Row of the next episode (episode + 1, same series) of each item; -1 if there is none.
+
+    ``series_codes``: int per item, 0 = no series; ``episodes``: int per item, -1 = none.
+    """
+    keyed = [(int(s), int(e)) for s, e in zip(series_codes, episodes, strict=True)]
+    position = {key: k for k, key in enumerate(keyed) if key[0] > 0 and key[1] >= 0}
+    out = np.full(len(keyed), -1, np.int64)
+    for k, (s, e) in enumerate(keyed):
+        if s > 0 and e >= 0:
+            out[k] = position.get((s, e + 1), -1)
+    return out
+
+
 def timed_histories(item_ids, user_ids, histories, *, times=None, at=None, users=None,
                     unknown: str = "error") -> tuple[list, list, np.ndarray, np.ndarray]:
     """Checked histories with their view times, request times and users (chapter 09 models).
@@ -404,12 +418,8 @@ class SessionSASRecModel(SideSASRecModel):
         out = np.zeros(len(self.item_ids_) + 1, np.int32)
         if not self.transitions:
             return out
-        position = {(s, e): k for k, (s, e) in enumerate(zip(self.series_codes_, self.episodes_,
-                                                             strict=True)) if s > 0 and e >= 0}
-        for k, (s, e) in enumerate(zip(self.series_codes_, self.episodes_, strict=True)):
-            following = position.get((s, e + 1)) if s > 0 and e >= 0 else None
-            if following is not None:
-                out[k + 1] = following + 1
+        following = next_episode_rows(self.series_codes_, self.episodes_)
+        out[1:] = np.where(following >= 0, following + 1, 0)
         return out
 
     def _windows(self, sequences, times, users):
