@@ -88,8 +88,8 @@ def neural_models(seed: int, epochs: int) -> dict:
     - SASRec, 200 ratings (batch 32): 0.096 / 0.117 / 0.117: one seed stops at epoch 29
       on a validation peak (0.111 at epoch 19) that the test does not share;
     - GRU4Rec, 50 ratings: 0.105 / 0.107 / 0.106 with 40 or 60 epochs (best epochs
-      31-35); 100 ratings (batch 80): 0.099 / 0.096 / 0.096 (its validation NDCG is as
-      high, 0.110-0.115: the longer window overfits the validation step).
+      31-35); 100 ratings (batch 80): 0.099 / 0.096 / 0.096, although its validation
+      NDCG is as high as with 50 (0.110-0.115; not explained).
 
     Tried and not kept for SASRec: an exponential moving average of the weights
     (momentum 0.99, validated and kept at each epoch's end): a smooth validation
