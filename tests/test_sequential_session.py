@@ -214,3 +214,71 @@ def test_user_vector_carries_what_the_window_cannot():
         results[flag] = sq.evaluate_next_item(fitted, split, k=CLIPS)["hr@12"]
     assert results[True] > 0.6
     assert results[True] > results[False] + 0.3
+
+
+class FixedTeacher:
+    """A stand-in teacher that always gives ``favourite`` most of its probability."""
+
+    _uses_context = False
+
+    def __init__(self, items, favourite):
+        self.item_ids_ = np.asarray(items)
+        self.favourite = favourite
+
+    def fit(self, *args, **kwargs):
+        return self
+
+    def score_histories(self, histories, **context):
+        assert not context  # a teacher without _uses_context gets the histories only
+        scores = np.where(self.item_ids_ == self.favourite, 5.0, -5.0)
+        log_probs = scores - np.log(np.exp(scores).sum())
+        return np.tile(log_probs, (len(histories), 1)).astype(np.float32)
+
+
+def top_item_share(model, item) -> float:
+    """Share of training users whose highest-scored item is ``item``."""
+    scores = model.score(model.user_ids_)
+    return float(np.mean(np.asarray(model.item_ids_)[scores.argmax(axis=1)] == item))
+
+
+def test_distillation_pulls_the_student_to_its_teacher(split, tmp_path):
+    favourite = item_of(2, 7)
+    params = {**PARAMS, "epochs": 8}
+    plain = sq.SessionSASRecModel(**params).fit(split.train, noise_vectors(ITEMS),
+                                                item_side=side_table(ITEMS))
+    student = sq.SessionSASRecModel(**{**params, "teacher_weight": 1.0}).fit(
+        split.train, noise_vectors(ITEMS), item_side=side_table(ITEMS),
+        teacher=FixedTeacher(ITEMS, favourite))
+    assert top_item_share(plain, favourite) < 0.2
+    assert top_item_share(student, favourite) > 0.8
+    # The student is a SessionSASRec like any other: saved and loaded without its teacher.
+    loaded = sq.SessionSASRecModel.load(student.save(tmp_path / "student"))
+    np.testing.assert_array_equal(loaded.score(student.user_ids_[:5]),
+                                  student.score(student.user_ids_[:5]))
+    assert loaded.get_params()["teacher_weight"] == 1.0
+
+
+def test_teacher_weight_zero_is_training_without_a_teacher(split):
+    params = {**PARAMS, "epochs": 3, "teacher_weight": 0.0}
+    fits = [sq.SessionSASRecModel(**params).fit(split.train, noise_vectors(ITEMS),
+                                                item_side=side_table(ITEMS), teacher=teacher)
+            for teacher in (None, FixedTeacher(ITEMS, ITEMS[0]))]
+    np.testing.assert_array_equal(fits[0].score(fits[0].user_ids_[:9]),
+                                  fits[1].score(fits[1].user_ids_[:9]))
+
+
+def test_teacher_bad_input(split):
+    from mmrec_lib.errors import NotFittedError
+
+    def fit(teacher, **params):
+        return sq.SessionSASRecModel(**{**PARAMS, "epochs": 1, **params}).fit(
+            split.train, noise_vectors(ITEMS), item_side=side_table(ITEMS), teacher=teacher)
+
+    with pytest.raises(ParameterError, match="teacher_weight"):
+        fit(None, teacher_weight=1.5)
+    with pytest.raises(ParameterError, match="teacher must be a fitted sequential model"):
+        fit(object())
+    with pytest.raises(NotFittedError, match=r"teacher \(SessionIntentModel\) is not fitted"):
+        fit(sq.SessionIntentModel())
+    with pytest.raises(DataError, match="the teacher does not know 3 training item"):
+        fit(FixedTeacher(ITEMS[:-3], ITEMS[0]))

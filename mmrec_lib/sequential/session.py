@@ -25,6 +25,14 @@ cannot know or can barely learn:
   factorised-Markov idea of FPMC (Rendle et al. 2010) written out for series
   and creators.
 
+Optionally, ``fit(..., teacher=model)`` **distils** another fitted model into
+the Transformer (Hinton et al. 2015): at every training position the loss
+mixes the usual cross-entropy with the cross-entropy from the teacher's
+next-view distribution over the same choice set, weighted ``teacher_weight``.
+The served model is the Transformer alone. On MiniClips the teacher is
+:class:`~mmrec_lib.sequential.SessionIntentModel`, whose full-batch fit of each
+user's taste the Transformer's SGD does not match on its own.
+
 The rest (content + side tokens, training over the available items, new
 items, save / load) is :class:`SideSASRecModel`'s. TensorFlow loads lazily.
 """
@@ -40,13 +48,17 @@ import numpy as np
 import pandas as pd
 
 from mmrec_lib._validation import check_number
-from mmrec_lib.errors import DataError, ModelError, ParameterError
+from mmrec_lib.errors import DataError, ModelError, NotFittedError, ParameterError
 from mmrec_lib.interactions import TIMESTAMP_COL, IdEncoder
 from mmrec_lib.sequential.data import pad_sequences, sort_interactions
 from mmrec_lib.sequential.side import SideSASRecModel, _side_network_class, split_by_user
 from mmrec_lib.utils import check_is_fitted
 
 __all__ = ["SessionSASRecModel", "gap_buckets", "GAP_EDGES_S", "GAP_LABELS"]
+
+# Above this many (training positions x items) cells the teacher's table would not fit in
+# memory (4 bytes each).
+_MAX_TEACHER_CELLS = 300_000_000
 
 #: Upper edges (seconds) of the gap buckets: 1, 2, 5, 10, 20 min, 1 h, 4 h, 1, 3, 7, 30 days.
 GAP_EDGES_S = (60, 120, 300, 600, 1200, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400,
@@ -204,6 +216,10 @@ def _session_network_class():
                                                initializer="zeros")
             self.creator_weight = self.add_weight(name="same_creator_weight",
                                                   shape=(num_gaps,), initializer="zeros")
+            # Distillation (set by the model's fit): the teacher's log-probabilities, one row
+            # per training position (row 0: none), and the weight of their cross-entropy.
+            self.soft_table = None
+            self.teacher_weight = 0.0
 
         def _unpack(self, inputs):
             if isinstance(inputs, (tuple, list)):
@@ -242,8 +258,20 @@ def _session_network_class():
                     + 10.0 * tf.gather(self.creator_weight, gap_out)[..., None]
                     * tf.cast(same, tf.float32))
 
+        def distillation_loss(self, logits, soft_rows):
+            """Cross-entropy from the teacher's distribution, renormalised over each choice set.
+
+            ``logits`` are the student's (``-1e9`` outside the choice set); the teacher's
+            log-probabilities are gathered by training position.
+            """
+            allowed = logits > -1e8
+            teacher = tf.where(allowed, tf.gather(self.soft_table, soft_rows), -1e9)
+            target = tf.nn.softmax(teacher)
+            return -tf.reduce_sum(tf.where(allowed, target * tf.nn.log_softmax(logits), 0.0),
+                                  axis=-1)
+
         def train_step(self, data):
-            (tokens, gap_in, gap_out, users, counts), targets = data
+            (tokens, gap_in, gap_out, users, counts, soft_rows), targets = data
             with tf.GradientTape() as tape:
                 hidden = self((tokens, gap_in, gap_out, users), training=True)
                 keep = targets > 0
@@ -251,8 +279,11 @@ def _session_network_class():
                 logits = self.choice_set_logits(
                     tf.boolean_mask(self.context_logits(hidden, tokens, gap_out), keep), tokens,
                     counts, keep, labels)
-                loss = tf.reduce_mean(
-                    tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+                each = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+                if self.soft_table is not None and self.teacher_weight > 0:
+                    soft = self.distillation_loss(logits, tf.boolean_mask(soft_rows, keep))
+                    each = (1.0 - self.teacher_weight) * each + self.teacher_weight * soft
+                loss = tf.reduce_mean(each)
                 if self.user_l2 > 0:
                     loss += self.user_l2 * tf.reduce_mean(
                         tf.reduce_sum(self.user_embedding(users) ** 2, axis=-1))
@@ -274,11 +305,16 @@ class SessionSASRecModel(SideSASRecModel):
     ``(h_t + p_u) . e_j + b_j + w_ep [j is the next episode of a watched
     series] + w_cr(gap) [j has the creator of the view at t]``.
 
-    ``fit(train, item_vectors, *, validation=None, item_side, release_time=None)``
-    as :class:`SideSASRecModel`; ``train`` (and ``validation``, for the gap to
+    ``fit(train, item_vectors, *, validation=None, item_side, release_time=None,
+    teacher=None)`` as :class:`SideSASRecModel`; ``train`` (and ``validation``, for the gap to
     each validation target) need a ``timestamp`` column; ``item_side`` must
     hold the ``creator_column`` and ``series_columns`` when ``transitions`` is
-    on. Scoring: :meth:`score_histories` takes the views' ``times``, the
+    on. With a ``teacher`` (a fitted sequential model that knows every item)
+    the loss at each training position is ``(1 - teacher_weight) * CE(view) +
+    teacher_weight * CE(teacher's distribution)``, both over the position's choice
+    set; the teacher scores each training user's views with their times and user
+    (when it reads them), once, before training (a table of (training views) x
+    (items) floats). Scoring: :meth:`score_histories` takes the views' ``times``, the
     request time ``at`` and the ``users`` (all optional: without them the gaps
     are "unknown" and the user vector is zero);
     :func:`~mmrec_lib.sequential.evaluate_next_item` passes them from the split.
@@ -297,6 +333,10 @@ class SessionSASRecModel(SideSASRecModel):
     series_columns : (str, str)
         Series id and episode number columns of ``item_side``.
     dropout : float, default 0.5
+    teacher_weight : float in [0, 1], default 0.95
+        Weight of the teacher's cross-entropy when ``fit`` gets a ``teacher``
+        (ignored otherwise). MiniClips small: 0.95 beat 0.7, 0.9 and 1.0 (the
+        observed views still matter).
     **params
         As :class:`SideSASRecModel`.
 
@@ -315,7 +355,7 @@ class SessionSASRecModel(SideSASRecModel):
                  embedding_dim: int = 64, num_blocks: int = 2, num_heads: int = 1,
                  dropout: float = 0.5, learning_rate: float = 3e-3, epochs: int = 60,
                  batch_size: int = 32, patience: int | None = 8, all_windows: bool = True,
-                 seed: int = 0):
+                 teacher_weight: float = 0.95, seed: int = 0):
         super().__init__(use_item_id=use_item_id, use_content=use_content,
                          mask_training=mask_training, max_len=max_len,
                          embedding_dim=embedding_dim, num_blocks=num_blocks,
@@ -324,6 +364,7 @@ class SessionSASRecModel(SideSASRecModel):
                          all_windows=all_windows, seed=seed)
         self.user_vector = user_vector
         self.user_l2 = user_l2
+        self.teacher_weight = teacher_weight
         self.time_gaps = time_gaps
         self.transitions = transitions
         self.creator_column = creator_column
@@ -337,6 +378,7 @@ class SessionSASRecModel(SideSASRecModel):
             if not isinstance(getattr(self, name), bool):
                 raise ParameterError(f"{name}={getattr(self, name)!r} must be True or False")
         check_number("user_l2", self.user_l2, low=0)
+        check_number("teacher_weight", self.teacher_weight, low=0, high=1)
         if not isinstance(self.creator_column, str):
             raise ParameterError("creator_column must be a column name (str)")
         if isinstance(self.series_columns, str) or len(self.series_columns) != 2 or not all(
@@ -347,8 +389,15 @@ class SessionSASRecModel(SideSASRecModel):
 
     def fit(self, train: pd.DataFrame, item_vectors: pd.DataFrame | None = None, *,
             validation: pd.DataFrame | None = None, item_side: pd.DataFrame | None = None,
-            release_time: pd.Series | None = None):
+            release_time: pd.Series | None = None, teacher=None):
         """Fit on ``train`` (with a ``timestamp`` column); see the class docstring."""
+        if teacher is not None:
+            if not callable(getattr(teacher, "score_histories", None)):
+                raise ParameterError("teacher must be a fitted sequential model (with "
+                                     f"score_histories), got {type(teacher).__name__}")
+            if not hasattr(teacher, "item_ids_"):
+                raise NotFittedError(f"the teacher ({type(teacher).__name__}) is not fitted: "
+                                     "fit it before the student")
         if TIMESTAMP_COL not in train.columns:
             raise DataError(f"SessionSASRecModel needs a {TIMESTAMP_COL!r} column in train "
                             "(the time gaps)")
@@ -361,12 +410,12 @@ class SessionSASRecModel(SideSASRecModel):
             if missing:
                 raise DataError(f"item_side has no column {missing}: transitions=True needs "
                                 f"creator_column and series_columns (or transitions=False)")
-        self._item_side_full = item_side
+        self._item_side_full, self._teacher = item_side, teacher
         try:
             return super().fit(train, item_vectors, validation=validation, item_side=item_side,
                                release_time=release_time)
         finally:
-            del self._item_side_full
+            del self._item_side_full, self._teacher
 
     def _fit(self, X, vectors, train):
         ordered = sort_interactions(self._raw_train)
@@ -469,11 +518,20 @@ class SessionSASRecModel(SideSASRecModel):
                                    self.max_len)
         else:
             counts = np.zeros_like(targets)
+        soft_rows, soft_table = np.zeros_like(targets), None
+        teacher = getattr(self, "_teacher", None)
+        if teacher is not None:
+            soft_table, first_row = self._teacher_log_probs(teacher, sequences)
+            soft_rows = pad_sequences([first_row[u] + np.arange(s, e) for u, s, e in rows["index"]],
+                                      self.max_len)
         tf.keras.utils.set_random_seed(self.seed)
         self.network_ = self._build_network(len(self.item_ids_), self._release_rank)
         self.network_.compile(optimizer=tf.keras.optimizers.Adam(self.learning_rate))
+        if soft_table is not None:
+            self.network_.soft_table = tf.constant(soft_table)
+            self.network_.teacher_weight = float(self.teacher_weight)
         dataset = (tf.data.Dataset.from_tensor_slices(
-            ((tokens, gap_in, gap_out, users, counts), targets))
+            ((tokens, gap_in, gap_out, users, counts, soft_rows), targets))
                    .shuffle(len(tokens), seed=self.seed, reshuffle_each_iteration=True)
                    .batch(self.batch_size))
         score = None
@@ -487,9 +545,51 @@ class SessionSASRecModel(SideSASRecModel):
 
             def score(_histories):
                 return self._score_context(*context)
-        _networks.fit_with_validation(self, dataset, sequences, validation,
-                                      score or self._score_tokens,
-                                      exclude_more=self._unreleased_rule())
+        try:
+            _networks.fit_with_validation(self, dataset, sequences, validation,
+                                          score or self._score_tokens,
+                                          exclude_more=self._unreleased_rule())
+        finally:
+            self.network_.soft_table = None  # the table is for training only
+
+    def _teacher_log_probs(self, teacher, sequences, chunk: int = 2000):
+        """The teacher's next-view log-probabilities at every training position.
+
+        Returns ``(table, first_row)``: ``table`` has one row per position (row 0
+        unused; -1e9 where the teacher gives -inf), columns in this model's item
+        order; user ``u``'s position ``k >= 1`` (the view predicted from the
+        ``k`` before it) is row ``first_row[u] + k - 1``.
+        """
+        from mmrec_lib.utils import progress
+
+        ids = np.asarray(self.item_ids_)
+        order = pd.Index(teacher.item_ids_).get_indexer(ids)
+        if (order < 0).any():
+            raise DataError(f"the teacher does not know {int((order < 0).sum())} training "
+                            f"item(s), e.g. {ids[order < 0][:5].tolist()}: fit it on the same "
+                            "catalogue")
+        lengths = np.array([max(len(s) - 1, 0) for s in sequences])
+        if lengths.sum() * len(ids) > _MAX_TEACHER_CELLS:
+            raise DataError(f"a teacher table of {lengths.sum():,} positions x {len(ids):,} "
+                            "items is too large to hold in memory")
+        first_row = 1 + np.r_[0, np.cumsum(lengths)[:-1]]
+        jobs = [(u, k) for u, n in enumerate(lengths) for k in range(1, n + 1)]
+        table = np.zeros((len(jobs) + 1, len(ids)), np.float32)
+        context = getattr(teacher, "_uses_context", False)
+        for start in progress(range(0, len(jobs), chunk), desc="teacher",
+                              total=-(-len(jobs) // chunk)):
+            part = jobs[start:start + chunk]
+            histories = [ids[sequences[u][:k] - 1] for u, k in part]
+            extra = ({"times": [self.train_times_[u][:k] for u, k in part],
+                      "at": np.array([self.train_times_[u][k] for u, k in part]),
+                      "users": [self.user_ids_[u] for u, _ in part]} if context else {})
+            scores = np.asarray(teacher.score_histories(histories, **extra), np.float64)
+            if scores.shape != (len(part), len(teacher.item_ids_)):
+                raise ModelError(f"the teacher returned scores of shape {scores.shape} for "
+                                 f"{len(part)} histories and {len(teacher.item_ids_)} items")
+            scores = scores[:, order]
+            table[1 + start:1 + start + len(part)] = np.where(np.isfinite(scores), scores, -1e9)
+        return table, first_row
 
     def _network(self, num_items, release_rank=None):
         if num_items != len(self.item_vectors_) or num_items != len(self.side_codes_):
