@@ -8,7 +8,8 @@
 - :mod:`~mmrec_lib.sequential.side`: SASRec whose tokens add creator / series / episode
   embeddings, trained over the items available at each event.
 - :mod:`~mmrec_lib.sequential.session`: side SASRec plus time gaps, a user vector and
-  explicit next-episode / same-creator terms.
+  explicit next-episode / same-creator terms; ``fit(..., teacher=model)`` distils another
+  fitted model into it.
 - :mod:`~mmrec_lib.sequential.intent`: a full-batch choice model with a latent session intent
   (standing taste, soft topics, explicit terms) and a geometric mix of two models.
 - :mod:`~mmrec_lib.sequential.semantic_ids`: residual k-means semantic IDs of content vectors.
