@@ -306,17 +306,19 @@ class SessionSASRecModel(SideSASRecModel):
     series] + w_cr(gap) [j has the creator of the view at t]``.
 
     ``fit(train, item_vectors, *, validation=None, item_side, release_time=None,
-    teacher=None)`` as :class:`SideSASRecModel`; ``train`` (and ``validation``, for the gap to
-    each validation target) need a ``timestamp`` column; ``item_side`` must
-    hold the ``creator_column`` and ``series_columns`` when ``transitions`` is
-    on. With a ``teacher`` (a fitted sequential model that knows every item)
-    the loss at each training position is ``(1 - teacher_weight) * CE(view) +
-    teacher_weight * CE(teacher's distribution)``, both over the position's choice
-    set; the teacher scores each training user's views with their times and user
-    (when it reads them), once, before training (a table of (training views) x
-    (items) floats). Scoring: :meth:`score_histories` takes the views' ``times``, the
-    request time ``at`` and the ``users`` (all optional: without them the gaps
-    are "unknown" and the user vector is zero);
+    teacher=None)`` as :class:`SideSASRecModel`; ``train`` (and ``validation``,
+    for the gap to each validation target) need a ``timestamp`` column;
+    ``item_side`` must hold the ``creator_column`` and ``series_columns`` when
+    ``transitions`` is on. With a ``teacher`` (a fitted sequential model that
+    knows every item) the loss at each training position is
+    ``(1 - teacher_weight) * CE(view) + teacher_weight * CE(teacher's
+    distribution)``, both over the position's choice set; the teacher scores each
+    training user's views (with their times and user, when it reads them) once,
+    before training: a table of (training views) x (items) floats.
+
+    Scoring: :meth:`score_histories` takes the views' ``times``, the request time
+    ``at`` and the ``users`` (all optional: without them the gaps are "unknown"
+    and the user vector is zero);
     :func:`~mmrec_lib.sequential.evaluate_next_item` passes them from the split.
 
     Parameters
