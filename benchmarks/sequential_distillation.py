@@ -47,11 +47,12 @@ sequential oracle), as good as the 100-view window alone and not kept.
 Why the student stays below its teacher (seed 0, teacher features and 128 dimensions,
 test NDCG 0.294-0.300 over reruns): its KL divergence from the teacher is the same on
 training positions as on validation ones (0.22 / 0.22 nats), so it under-fits the
-teacher rather than over-fitting the views. The divergence is largest on long
-histories (0.28 after 30+ views, 0.16-0.19 before), where the 50-view window cuts what
-the teacher reads in full: a 100-view window lowers it to 0.17 / 0.19, hence the
-student's window above (with the teacher features and 128 dimensions as well, 0.305 /
-0.291 / 0.295 at patience 30: no better than the window alone; all short of 0.303).
+teacher rather than over-fitting the views. The divergence is largest on long histories
+(0.28 after 30+ views, 0.16-0.19 before), where the 50-view window cuts what the teacher
+reads in full: a 100-view window lowers it to 0.17 / 0.19, hence the student's window
+above (150 views: 0.289 / 0.287 on seeds 1 / 2, no better; with the teacher features and
+128 dimensions as well, 0.305 / 0.291 / 0.295 at patience 30: no better than the window
+alone; all short of 0.303).
 None of these lowered the divergence by more than 0.02 nats or raised the test figure: a
 mixture-of-softmaxes output (4 components, 0.293), a session-bag path (the sum of the
 session's item embeddings, which softmax attention, an average, cannot form: 0.285), 3
@@ -72,9 +73,7 @@ from mmrec_lib import sequential as sq
 from mmrec_lib.datasets import miniclips
 
 K = 10
-# The student reads each user's last 100 views (the plain model 50, sequential.py's setting):
-# the teacher reads the whole history, and the student's divergence from it is largest on
-# long histories (0.28 nats after 30+ views against 0.16-0.19 before, with 50).
+# The student's window (the plain model keeps sequential.py's 50); the docstring has why.
 STUDENT_WINDOW = 100
 
 
