@@ -62,10 +62,10 @@ blocks (0.298), 2 heads (0.290), dropout 0.2 / 0.0 (0.298 / 0.296, stopping near
 32), 200 epochs without early stopping (0.298, KL 0.21 / 0.20; validation still creeping
 up at epoch 181), a cosine learning-rate decay (0.295), a user vector that learns 5x
 faster (0.286).
-Nor these (session 16, 100 views, seeds 0 / 1 against 0.304 / 0.286): an exponential
-moving average of the student's weights, validated and kept instead of the raw ones
-(decay 0.99 per step: 0.303 on seed 0; 0.999: still rising at 150 epochs, 0.293 /
-0.283); a sharper teacher (temperature 0.7: 0.298 / 0.292); the geometric mean of three
+Nor these (100 views, seeds 0 / 1 against 0.304 / 0.286): an exponential moving
+average of the student's weights, validated and kept instead of the raw ones (decay
+0.99 per step: 0.303 on seed 0; 0.999: still rising at 150 epochs, 0.293 / 0.283); a
+sharper teacher (temperature 0.7: 0.298 / 0.292); the geometric mean of three
 intent models as teacher (0.312 / 0.304 as teachers, against 0.311 / 0.309 for one;
 students 0.294 / 0.281).
 The last stdout line is JSON.
