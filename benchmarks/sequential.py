@@ -567,7 +567,8 @@ def run_movielens(seeds, epochs: int, jobs: int = 1) -> dict:
         summary[name]["fit_cpu_seconds"] = round(float(np.mean(
             [v["fit_cpu_seconds"] for v in values])), 1)
     sampled_summary = {name: {f"hr@{K}": round(float(np.mean([v[f"hr@{K}"] for v in values])), 4),
-                              f"ndcg@{K}": round(float(np.mean([v[f"ndcg@{K}"] for v in values])), 4),
+                              f"ndcg@{K}": round(float(np.mean(
+                                  [v[f"ndcg@{K}"] for v in values])), 4),
                               "num_negatives": 100,
                               "sampling": "popularity" if "negatives" in name else "uniform"}
                        for name, values in sampled.items()}
