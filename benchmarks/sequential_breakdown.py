@@ -21,7 +21,7 @@ true-focus oracles on every group:
   user's standing taste (and the session's hidden focus) explain it.
 
 Measured (data seed 0, model seeds 0 / 1, 500 targets, an AVX-512 AMD EPYC; 258 s,
-1.8 GB peak): SessionSASRec (the last 100 views) beats the bag oracle where the
+1.7 GB peak): SessionSASRec (the last 100 views) beats the bag oracle where the
 session explains the view (same creator 0.457 / 0.452 vs 0.207, next episode 0.792 /
 0.809 vs 0.032) and is about 0.09 below it where the taste does (``taste`` 0.209 /
 0.211 vs 0.296). The intent model is ahead of it in every group but one (all 0.311 /

@@ -19,9 +19,10 @@ Also reported: each model's share of the sequential oracle (issue 19 asks a SASR
 for 70 %), the student's NDCG as a share of its own teacher's and its paired gain
 over the plain model, per seed.
 
-Measured (data seed 0, model seeds 0 / 1 / 2, an AVX-512 AMD EPYC, 2 cores; 695 s
-alone, 927 s beside another benchmark, 2.0 GB peak; 3.1 GB before the teacher scored
-250 histories at a time instead of 2,000, with the same figures), NDCG@10:
+Measured (data seed 0, model seeds 0 / 1 / 2, an AVX-512 AMD EPYC, 2 cores; 927 s
+beside another benchmark, 695 s alone when the plain model read 50 views; 2.0 GB peak,
+3.1 GB before the teacher scored 250 histories at a time instead of 2,000, with the
+same figures), NDCG@10:
 
 - teacher (intent model): 0.307 +- 0.006 (0.311 / 0.309 / 0.300);
 - session_sasrec: 0.274 +- 0.001 (0.273 / 0.274 / 0.276), best epochs 40 / 36 / 42;
