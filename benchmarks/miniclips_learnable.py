@@ -47,8 +47,10 @@ Read from SessionSASRec's vectors (``--attributes session --item-bias``, data se
 0.431 / 0.420); with the category as a logistic posterior (accuracy 0.935 on seed 0)
 0.323 / 0.309 / 0.336 (75 % / 72 % / 80 %). Without ``--item-bias``, content_speech
 gives 0.249. Reading the category better upstream moves little: its linear R^2 from
-the session vectors is 0.67, 0.70 with co-occurrence (PPMI-SVD) or tag TF-IDF
-features added (scratch runs, seed 0).
+the session vectors is 0.67 (out of fold over the 600 clips), 0.70 with co-occurrence
+(PPMI-SVD) or tag TF-IDF features added, 0.70 / 0.71 with 32 / 64 PCA dimensions per
+modality instead of 16, 0.72 with 128 for the text; a logistic classifier's accuracy
+stays at 0.93-0.94 throughout (scratch runs, seed 0).
 """
 
 from __future__ import annotations
