@@ -75,7 +75,7 @@ on data seed 0, and 0.323 with the category read as well as a classifier trained
 hidden categories can (``--category logistic``). The teacher is at 98 % of the first
 (95 % of the second), the student at 95 % (91 %); 0.303 asks for 97 % (94 %). On data
 seed 1 that content ceiling is itself below 70 % of the oracle (0.295 against 0.302).
-On an Intel Xeon (AVX-512, 2 cores) the same run gives lower figures: teacher 0.302 +-
+On an Intel Xeon (AVX-512, 2 cores) the same fits give lower figures: teacher 0.302 +-
 0.005 (0.307 / 0.297 / 0.302), distilled 0.291 +- 0.006 (0.290 / 0.285 / 0.297, best
 epochs 52 / 53 / 64): the rounding of another CPU moves a figure by up to 0.014, more
 than the 0.008 the student lacks. Wider content vectors do not raise the teacher there
