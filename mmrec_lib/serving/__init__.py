@@ -1,4 +1,4 @@
-"""Real time: the recommender as a local web service, with live ingest of new clips (chapter 10, coming).
+"""Real time: the recommender as a local web service, with live ingest of new clips (chapter 10).
 
 :func:`create_app` wraps a fitted :class:`~mmrec_lib.models.MultimodalRecommender` and a
 MiniClips catalogue in a FastAPI app:
