@@ -99,9 +99,9 @@ index 0.98 / 0.84 with the format), gives 0.306 / 0.307, not 0.317: with nearly 
 information the teacher moves by 0.01, as much as between its seeds. A wider teacher
 does not help (rank 12 / 16 instead of 8: 0.300 / 0.295). Nor does another prior on the
 users' tastes, though the generator's are not Gaussian (1-3 favourite categories, style and
-timbre weights of either sign and at least 0.3): teacher means (Xeon, seeds 0 / 1 / 2)
-0.301 with a smoothed L1 penalty (weight 6, 1,000 steps), 0.294 with a heavy-tailed
-log(1 + theta^2 / 0.02), 0.299 / 0.293 with the topic block's L2 weight 5 / 80 instead of 20.
+timbre weights of either sign and at least 0.3): teacher means 0.301 with a smoothed L1
+penalty (weight 6, 1,000 steps), 0.294 with a heavy-tailed log(1 + theta^2 / 0.02), 0.299 /
+0.293 with the topic block's L2 weight 5 / 80 instead of 20.
 The last stdout line is JSON.
 """
 
