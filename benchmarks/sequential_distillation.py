@@ -105,7 +105,9 @@ penalty (weight 6, 1,000 steps), 0.294 with a heavy-tailed log(1 + theta^2 / 0.0
 On the EPYC the what-if splits so (teacher means, seeds 0 / 1 / 2; 0.307 without it): the
 true category alone 0.307, energy + style + timbre 0.306, the format 0.303; any two of the
 three 0.312-0.319; all three 0.324 (0.326 / 0.315 / 0.330). No single attribute read exactly
-lifts the teacher: the shortfall is spread over all of them. Reading them a little better
+lifts the teacher (the Xeon's 0.317 for the format alone does not reproduce: one what-if moves
+by more than its effect from one CPU to another): the shortfall is spread over all of them.
+Reading them a little better
 from the media does not close it: the audio block at 32 or 64 PCA dimensions instead of 16
 reads energy and timbre better (out-of-fold ridge R^2 0.88 / 0.92 become 0.90 / 0.96 and
 0.93 / 0.98), and the teacher gives 0.306 / 0.304; the transcripts' k-means clusters (6,
