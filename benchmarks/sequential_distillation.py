@@ -107,22 +107,22 @@ true category alone 0.307, energy + style + timbre 0.306, the format 0.303; any 
 three 0.312-0.319; all three 0.324 (0.326 / 0.315 / 0.330). No single attribute read exactly
 lifts the teacher (the Xeon's 0.317 for the format alone does not reproduce: one what-if moves
 by more than its effect from one CPU to another): the shortfall is spread over all of them.
-Reading them a little better
-from the media does not close it: the audio block at 32 or 64 PCA dimensions instead of 16
-reads energy and timbre better (out-of-fold ridge R^2 0.88 / 0.92 become 0.90 / 0.96 and
-0.93 / 0.98), and the teacher gives 0.306 / 0.304; the transcripts' k-means clusters (6,
-adjusted Rand index 0.99 with the format) appended as one-hot columns give teacher 0.310
-(0.309 / 0.319 / 0.303) but student 0.287 (0.283 / 0.291 / 0.287); a second learned softmax
-group in the taste features (6 groups beside the 10 topics) 0.307. Nor does letting the
-views correct the content's reading (a free per-clip residual added to each clip's taste
-features, as in collaborative topic regression, under an L2 penalty of 5 / 15 / 30 / 100):
-0.307 / 0.306 / 0.309 / 0.302. Refitting the teacher on train + validation (its best step
-kept) raises it on every seed, 0.314 / 0.312 / 0.304 (+0.003 each), but not its student:
-0.294 / 0.293 / 0.294, against 0.304 / 0.286 / 0.295.
+Reading them a little better from the media does not close it: the audio block at 32 or 64
+PCA dimensions instead of 16 reads energy and timbre better (out-of-fold ridge R^2 0.88 /
+0.92 become 0.90 / 0.96 and 0.93 / 0.98), and the teacher gives 0.306 / 0.304; the
+transcripts' k-means clusters (6, adjusted Rand index 0.99 with the format) appended as
+one-hot columns give teacher 0.310 (0.309 / 0.319 / 0.303) but student 0.287 (0.283 / 0.291
+/ 0.287); a second learned softmax group in the taste features (6 groups beside the 10
+topics) 0.307. Nor does letting the views correct the content's reading (a free per-clip
+residual added to each clip's taste features, as in collaborative topic regression, under an
+L2 penalty of 5 / 15 / 30 / 100): 0.307 / 0.306 / 0.309 / 0.302. Refitting the teacher on
+train + validation (its best step kept) raises it on every seed, 0.314 / 0.312 / 0.304
+(+0.003 each), but not its student: 0.294 / 0.293 / 0.294, against 0.304 / 0.286 / 0.295.
 Nor is the student's user vector what it lacks: refitting every user's vector full batch
 with the trained network frozen (the same loss, convex in those vectors; L2 weight chosen on
-validation from 0-0.1) gives 0.304 / 0.286 / 0.293, and refitting the clip biases as well
-0.287 on seed 1: the shortfall is in what the decoder reads from the history.
+validation from 0-0.1), as was done for the plain model without gain (README), gives 0.304 /
+0.286 / 0.293, and refitting the clip biases as well 0.287 on seed 1: the shortfall is in what
+the decoder reads from the history.
 The teacher's targets on training positions are partly memorised: a teacher that fitted a
 view gives it 0.39-0.47 nats more log-probability than one that did not. Cross-fitted targets
 (K teachers, each leaving one fold of the training views out of its likelihood but reading
