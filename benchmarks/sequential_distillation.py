@@ -129,6 +129,12 @@ view gives it 0.39-0.47 nats more log-probability than one that did not. Cross-f
 them as history; a position's target from the teacher that did not fit it) do not help the
 student, seeds 0 / 1: K = 4, teachers 0.277-0.296, student 0.287 / 0.286; K = 10, teachers
 0.289-0.309, student 0.290 / 0.289 (0.304 / 0.286 from the one in-sample teacher).
+More model seeds put the teacher itself at the line (EPYC, seeds 3 / 4 / 5): teacher 0.298 /
+0.295 / 0.302, student 0.283 / 0.288 / 0.282 (seeds 0-2 reproduce: 0.304 / 0.286 / 0.295).
+Over seeds 0-5 the teacher averages 0.3025, just under 0.303, and the student 0.290 (67 % of
+the sequential oracle): the 0.307 above is the teacher's luckier half. Averaging students
+does not close it: the geometric mean of the students of seeds 0, 1 and 2 gives 0.298 (of
+seeds 0 and 1, 0.295), that of seeds 3, 4 and 5 0.292, at three times the serving cost.
 The last stdout line is JSON.
 """
 
