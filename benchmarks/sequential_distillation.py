@@ -130,14 +130,14 @@ them as history; a position's target from the teacher that did not fit it) do no
 student, seeds 0 / 1: K = 4, teachers 0.277-0.296, student 0.287 / 0.286; K = 10, teachers
 0.289-0.309, student 0.290 / 0.289 (0.304 / 0.286 from the one in-sample teacher).
 More model seeds put the teacher itself at the line (EPYC, seeds 3 / 4 / 5): teacher 0.298 /
-0.295 / 0.302, student 0.283 / 0.288 / 0.282 (seeds 0-2 reproduce: 0.304 / 0.286 / 0.295).
-Over seeds 0-5 the teacher averages 0.3025, just under 0.303, and the student 0.290 (67 % of
-the sequential oracle): the 0.307 above is the teacher's luckier half. Averaging students
-does not close it: the geometric mean of the students of seeds 0, 1 and 2 gives 0.298 (of
-seeds 0 and 1, 0.295), that of seeds 3, 4 and 5 0.292, at three times the serving cost.
-Over ten seeds (0-9) the teacher averages 0.303 (0.295-0.311), and restarts kept by validation
-would hardly lift it: its validation NDCG (0.302-0.313) barely orders the seeds' test figures
-(correlation 0.31; seed 0 has the lowest validation figure, 0.303, and the highest test one).
+0.295 / 0.302, student 0.283 / 0.288 / 0.282 (seeds 0-2 reproduce: 0.304 / 0.286 / 0.295);
+over seeds 0-5 the student averages 0.290 (67 % of the sequential oracle). Over ten seeds
+(0-9) the teacher averages 0.303 (0.295-0.311): the 0.307 above is its luckier draw. Restarts
+kept by validation would hardly lift it: its validation NDCG (0.302-0.313) barely orders the
+seeds' test figures (correlation 0.31; seed 0 has the lowest validation figure, 0.303, and the
+highest test one). Averaging students does not close the gap: the geometric mean of the
+students of seeds 0, 1 and 2 gives 0.298 (of seeds 0 and 1, 0.295), that of seeds 3, 4 and 5
+0.292, at three times the serving cost.
 The last stdout line is JSON.
 """
 
