@@ -68,7 +68,10 @@ average of the student's weights, validated and kept instead of the raw ones (de
 0.99 per step: 0.303 on seed 0; 0.999: still rising at 150 epochs, 0.293 / 0.283); a
 sharper teacher (temperature 0.7: 0.298 / 0.292); the geometric mean of three
 intent models as teacher (0.312 / 0.304 as teachers, against 0.311 / 0.309 for one;
-students 0.294 / 0.281); batches of 16 histories instead of 32 (0.303 / 0.287).
+students 0.294 / 0.281); batches of 16 histories instead of 32 (0.303 / 0.287); a listwise
+term beside the cross-entropy, the Plackett-Luce likelihood of the teacher's top-10 order
+under the student (ListMLE, weight 0.1 / 0.5), to spend the student's capacity on the head
+of the ranking that NDCG@10 reads (0.299 / 0.288 and 0.298 / 0.283).
 How much room is left: ``miniclips_learnable.py --attributes session`` reads the clip
 attributes from these same content vectors; the well-specified model then reaches 0.312
 on data seed 0, and 0.323 with the category read as well as a classifier trained on the
