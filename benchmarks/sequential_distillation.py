@@ -13,16 +13,21 @@ clips released by then and not watched before; content with speech). Per seed:
 - ``distilled``: the same Transformer fitted with ``teacher=`` the intent model
   (``teacher_weight`` 0.95: 95 % of the loss is the cross-entropy from the teacher's
   next-view distribution over each position's choice set), up to 150 epochs,
-  patience 12. It is served alone: the teacher is not needed to score.
+  patience 12. It is served alone: the teacher is not needed to score;
+- ``session_sasrec_intents`` and ``distilled_intents``: the same two with the
+  latent-intent output head (``intents=10``: ten softmaxes, one per intent, mixed by
+  the posterior of the session's intent given its earlier views; see
+  :mod:`mmrec_lib.sequential.session`), the teacher's mechanism written into the
+  network instead of its answers.
 
 Also reported: each model's share of the sequential oracle (issue 19 asks a SASRec
 for 70 %), the student's NDCG as a share of its own teacher's and its paired gain
 over the plain model, per seed.
 
-Measured (data seed 0, model seeds 0 / 1 / 2, an AVX-512 AMD EPYC, 2 cores; 927 s
-beside another benchmark, 695 s alone when the plain model read 50 views; 2.0 GB peak,
-3.1 GB before the teacher scored 250 histories at a time instead of 2,000, with the
-same figures), NDCG@10:
+Measured (data seed 0, model seeds 0 / 1 / 2, an AVX-512 AMD EPYC, 2 cores; 1,435 s
+alone with the two intent-head rows, 927 s without them beside another benchmark; 2.2 GB
+peak, 3.1 GB before the teacher scored 250 histories at a time instead of 2,000, with
+the same figures), NDCG@10:
 
 - teacher (intent model): 0.307 +- 0.006 (0.311 / 0.309 / 0.300);
 - session_sasrec: 0.274 +- 0.001 (0.273 / 0.274 / 0.276), best epochs 40 / 36 / 42;
@@ -31,7 +36,18 @@ same figures), NDCG@10:
   teacher; 68 % of the sequential oracle (0.433), above the bag oracle (0.277).
   Both read the last 100 views; with 50, session_sasrec gives 0.267 +- 0.003 (0.263 /
   0.267 / 0.269) and the student 0.288 +- 0.011 (0.300 / 0.279 / 0.284): the window
-  gains about as much for each, and the teacher adds +0.021 on average either way.
+  gains about as much for each, and the teacher adds +0.021 on average either way;
+- session_sasrec_intents: 0.289 +- 0.005 (0.294 / 0.284 / 0.288), best epochs 42 / 34 /
+  41, 98 s per fit: +0.021 / +0.010 / +0.013 over session_sasrec without any teacher, 67 %
+  of the sequential oracle, above the bag oracle on every seed. The head computes what
+  attention, an average, cannot: the sum of the session's evidence on its intent, each
+  view's log-probability normalised over its own choice set;
+- distilled_intents: 0.296 +- 0.005 (0.296 / 0.300 / 0.291), best epochs 51 / 90 / 56,
+  162 s per fit: no better than distilled. The head and the teacher carry the same
+  thing; together they add nothing (scratch runs: teacher weight 0.7 gives 0.307 / 0.297
+  / 0.287, 0.297 on average, with validation figures 0.299 / 0.297 / 0.294 against 0.295
+  / 0.300 / 0.293 for 0.95; 0.5 gives 0.301 on seed 0; on seed 3, 0.284 against 0.283
+  without the head).
 
 What did not move the student (scratch runs, seed 1 unless noted): other teacher
 weights (seed 0: 0.7 and 1.0 give 0.274 / 0.274 at 60 epochs against 0.294 for 0.95;
@@ -154,6 +170,7 @@ from mmrec_lib import sequential as sq
 from mmrec_lib.datasets import miniclips
 
 K = 10
+INTENTS = 10
 
 
 def main() -> None:
@@ -177,8 +194,15 @@ def main() -> None:
             student = sq.SessionSASRecModel(**{**plain.get_params(),
                                                "epochs": 5 if args.quick else 150,
                                                "patience": 12, "teacher_weight": 0.95})
+            # The same two Transformers with the latent-intent head (``intents=10``).
+            plain_intents = sq.SessionSASRecModel(**{**plain.get_params(), "intents": INTENTS})
+            student_intents = sq.SessionSASRecModel(**{**student.get_params(),
+                                                       "intents": INTENTS})
             for name, model, extra in (("teacher", teacher, {}), ("session_sasrec", plain, {}),
-                                       ("distilled", student, {"teacher": teacher})):
+                                       ("session_sasrec_intents", plain_intents, {}),
+                                       ("distilled", student, {"teacher": teacher}),
+                                       ("distilled_intents", student_intents,
+                                        {"teacher": teacher})):
                 with common.Stopwatch() as clock:
                     model.fit(split.train, vectors, validation=split.validation,
                               item_side=side, release_time=release, **extra)
@@ -200,6 +224,10 @@ def main() -> None:
     summary["distilled_minus_session_sasrec_per_seed"] = [
         round(float(v), 4)
         for v in student_ndcg - np.array(summary["session_sasrec"][f"ndcg@{K}_per_seed"])]
+    summary["intents_minus_session_sasrec_per_seed"] = [
+        round(float(v), 4)
+        for v in np.array(summary["session_sasrec_intents"][f"ndcg@{K}_per_seed"])
+        - np.array(summary["session_sasrec"][f"ndcg@{K}_per_seed"])]
     common.emit({"size": size, "k": K, **summary,
                  "oracle_sequential": round(oracles["sequential"], 4),
                  "oracle_bag": round(oracles["bag_of_views"], 4),

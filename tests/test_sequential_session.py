@@ -1,4 +1,4 @@
-"""Tests of SessionSASRecModel: a rule only the time gaps reveal, the explicit terms, save / load."""
+"""Tests of SessionSASRecModel: gap rules, explicit terms, the intent head, save / load."""
 
 from __future__ import annotations
 
@@ -282,3 +282,121 @@ def test_teacher_bad_input(split):
         fit(sq.SessionIntentModel())
     with pytest.raises(DataError, match="the teacher does not know 3 training item"):
         fit(FixedTeacher(ITEMS[:-3], ITEMS[0]))
+
+
+@pytest.fixture(scope="module")
+def intent_model(split):
+    released = pd.Series(pd.Timestamp("2026-01-01")
+                         + pd.to_timedelta(np.arange(len(ITEMS)) * 600, unit="s"), index=ITEMS)
+    return sq.SessionSASRecModel(**{**PARAMS, "intents": 4, "epochs": 4}).fit(
+        split.train, noise_vectors(ITEMS), validation=split.validation,
+        item_side=side_table(ITEMS), release_time=released)
+
+
+def head_by_hand(network, tokens, gap_in, gap_out, counts, following, hidden):
+    """The latent-intent head in NumPy for one padded history; log-probs after its last view."""
+    from scipy.special import logsumexp, softmax
+
+    n = network.num_items
+    logits = network.context_logits(hidden, tokens, gap_out).numpy()[0]       # (P, n)
+    tokens, gap_in, gap_out, counts, following = (a[0] for a in (tokens, gap_in, gap_out,
+                                                                 counts, following))
+    length = len(tokens)
+    rank = network.release_rank.numpy()
+    allowed = np.zeros((length, n), bool)
+    for t in range(length):
+        seen = set(tokens[:t + 1].tolist())
+        allowed[t] = [(j + 1 not in seen) and rank[j] <= counts[t] - 1 for j in range(n)]
+        if following[t] > 0:
+            allowed[t, following[t] - 1] = True
+    logits = np.where(allowed, logits, -np.inf)
+    intent = (1 + 10 * network.intent_scale.numpy()) * network.intent_memberships().numpy()
+    norm = logsumexp(logits[:, :, None] + intent[None], axis=1)                # (P, K)
+    prior = hidden.numpy()[0] @ network.prior_kernel.numpy() + network.prior_bias.numpy()
+    session = np.cumsum((gap_in == 0) | (gap_in > 5))
+    t = length - 1
+    evidence = np.zeros(intent.shape[1])
+    if 1 <= gap_out[t] <= 5:
+        for s in range(1, t + 1):
+            if session[s] == session[t] and tokens[s] > 0 and tokens[s - 1] > 0:
+                evidence += intent[tokens[s] - 1] - norm[s - 1]
+    posterior = softmax(prior[t] + evidence)
+    return logsumexp(np.log(posterior)[None] + logits[t][:, None] + intent - norm[t][None],
+                     axis=1)
+
+
+def test_intent_head_matches_numpy_and_reads_the_session(intent_model):
+    """The Bayes-gated mixture by hand; the session's earlier views move its posterior."""
+    network = intent_model.network_
+    network.intent_scale.assign(0.3)          # a strong intent term, so the test can fail
+    network.prior_bias.assign([0.5, -0.5, 1.0, 0.0])
+    start = pd.Timestamp("2026-01-02")
+    minutes = [0, 2, 4, 3 * 24 * 60, 3 * 24 * 60 + 3, 3 * 24 * 60 + 5]
+    history = [item_of(0, 1), item_of(0, 2), item_of(1, 3), item_of(4, 1), item_of(4, 2),
+               item_of(5, 0)]
+    times = [start + pd.Timedelta(minutes=m) for m in minutes]
+    results = []
+    # The request continues the last session (its earlier views are evidence), or starts
+    # a new one two days later (only the prior).
+    for at in (start + pd.Timedelta(minutes=minutes[-1] + 2), start + pd.Timedelta(days=5)):
+        scores = intent_model.score_histories([history], times=[times], at=[at])[0]
+        tokens, gap_in, gap_out, users, counts = intent_model._context(
+            [np.asarray(history)], [sq.session._seconds(np.array(times))],
+            sq.session._seconds(np.array([at])), np.zeros(1, np.int32))
+        following = np.zeros_like(tokens)
+        following[:, :-1] = np.where(tokens[:, :-1] > 0, tokens[:, 1:], 0)
+        hidden = network((tokens, gap_in, gap_out, users), training=False)
+        expected = head_by_hand(network, tokens, gap_in, gap_out, counts, following, hidden)
+        allowed = np.isfinite(expected)
+        assert allowed.sum() == len(ITEMS) - len(history)
+        np.testing.assert_allclose(scores[allowed], expected[allowed], rtol=1e-4, atol=1e-4)
+        assert np.all(scores[~allowed] < -1e8)
+        np.testing.assert_allclose(np.log(np.exp(scores[allowed]).sum()), 0.0, atol=1e-4)
+        results.append(scores[allowed])
+    assert np.abs(results[1] - results[0]).max() > 1e-3
+
+
+def test_intent_head_collapses_to_the_plain_softmax(intent_model):
+    """With a zero intent term every intent's law is the same: log_softmax of the logits."""
+    network = intent_model.network_
+    saved = network.intent_scale.numpy()
+    network.intent_scale.assign(-0.1)         # scale 1 + 10 * (-0.1) = 0
+    try:
+        tokens = np.zeros((1, PARAMS["max_len"]), np.int32)
+        tokens[0, -3:] = [1, 2, 3]
+        gaps = np.zeros_like(tokens)
+        gaps[0, -3:] = [0, 2, 2]
+        out_gaps = np.zeros_like(tokens)
+        out_gaps[0, -3:] = [2, 2, 2]
+        counts = np.full_like(tokens, len(ITEMS) + 1)
+        following = np.zeros_like(tokens)
+        following[0, -3:-1] = [2, 3]
+        hidden = network((tokens, gaps, out_gaps, np.zeros(1, np.int32)), training=False)
+        mixed = network.mixture_log_probs(hidden, tokens, gaps, out_gaps, counts,
+                                          following).numpy()[0, -1]
+        logits = network.context_logits(hidden, tokens, out_gaps).numpy()[0, -1]
+        allowed = np.ones(len(ITEMS), bool)
+        allowed[:3] = False
+        plain = logits[allowed] - np.log(np.exp(logits[allowed]).sum())
+        np.testing.assert_allclose(mixed[allowed], plain, rtol=1e-5, atol=1e-5)
+    finally:
+        network.intent_scale.assign(saved)
+
+
+def test_intent_head_learns_saves_and_checks(intent_model, split, tmp_path):
+    # It still reads the gap rule, and a release time limits its choice sets.
+    assert sq.evaluate_next_item(intent_model, split, k=1)["hr@1"] > 0.6
+    loaded = sq.SessionSASRecModel.load(intent_model.save(tmp_path / "intent"))
+    context = {"times": [[0, 100, 200]], "at": [300], "users": [intent_model.user_ids_[3]]}
+    np.testing.assert_array_equal(loaded.score_histories([[1, 2, 3]], **context),
+                                  intent_model.score_histories([[1, 2, 3]], **context))
+    np.testing.assert_array_equal(loaded.release_rank_, intent_model.release_rank_)
+    assert sq.evaluate_next_item(loaded, split) == sq.evaluate_next_item(intent_model, split)
+    # A new clip joins the intents from its content (treated as released).
+    grown = sq.SessionSASRecModel.load(tmp_path / "intent").add_items(
+        noise_vectors([999], seed=3), side_table([1]).set_axis([999]))
+    scores = grown.score_histories([[1, 2]], times=[[0, 60]], at=[120])
+    assert np.isfinite(scores[0, list(grown.item_ids_).index(999)])
+    with pytest.raises(ParameterError, match="intents"):
+        sq.SessionSASRecModel(**{**PARAMS, "intents": -1}).fit(
+            split.train, noise_vectors(ITEMS), item_side=side_table(ITEMS))

@@ -25,6 +25,20 @@ cannot know or can barely learn:
   factorised-Markov idea of FPMC (Rendle et al. 2010) written out for series
   and creators.
 
+Optionally, ``intents=K`` adds a **latent-intent output head**, the mechanism of
+:class:`~mmrec_lib.sequential.SessionIntentModel` written into the Transformer.
+Attention averages the history; it cannot sum the evidence each view of the
+session gives on the session's purpose. The head does it in closed form: each
+item belongs softly to ``K`` intents, ``m_j = softmax(e_j A)`` from its token
+embedding; under intent ``f`` the next view follows the softmax (over the
+position's choice set) of the usual logits plus ``s m_jf``; each earlier view
+of the session in progress (views less than 20 minutes apart) multiplies the
+intent's prior, read from the decoder's output, by its probability under
+that intent (Bayes' rule); the output mixes the ``K`` laws by the posterior.
+A request that starts a new session gets the prior alone. The head needs the
+view times (without them every view is its own session and only the prior
+mixes); it is still one network, trained and served alone.
+
 Optionally, ``fit(..., teacher=model)`` **distils** another fitted model into
 the Transformer (Hinton et al. 2015): at every training position the loss
 mixes the usual cross-entropy with the cross-entropy from the teacher's
@@ -47,7 +61,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmrec_lib._validation import check_number
+from mmrec_lib._validation import check_int, check_number
 from mmrec_lib.errors import DataError, ModelError, NotFittedError, ParameterError
 from mmrec_lib.interactions import TIMESTAMP_COL, IdEncoder
 from mmrec_lib.sequential.data import pad_sequences, sort_interactions
@@ -66,6 +80,8 @@ GAP_EDGES_S = (60, 120, 300, 600, 1200, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86
 #: Names of the buckets 1 .. len(GAP_EDGES_S) + 1 (bucket 0: unknown).
 GAP_LABELS = ("<=1 min", "<=2 min", "<=5 min", "<=10 min", "<=20 min", "<=1 h", "<=4 h",
               "<=1 day", "<=3 days", "<=7 days", "<=30 days", ">30 days")
+# Gap buckets 1 .. this one (at most 20 minutes) continue a session (the intent head).
+_CONTINUES_BUCKET = 1 + GAP_EDGES_S.index(1200)
 
 
 def gap_buckets(gaps_s, edges=GAP_EDGES_S) -> np.ndarray:
@@ -193,7 +209,7 @@ def _session_network_class():
         """
 
         def __init__(self, content, side_codes, side_sizes, *, num_users: int, num_gaps: int,
-                     next_item, creator, transitions: bool, **kwargs):
+                     next_item, creator, transitions: bool, intents: int = 0, **kwargs):
             super().__init__(content, side_codes, side_sizes, **kwargs)
             seed = kwargs["seed"]
             normal = keras.initializers.TruncatedNormal
@@ -220,6 +236,21 @@ def _session_network_class():
             # per training position (row 0: none), and the weight of their cross-entropy.
             self.soft_table = None
             self.teacher_weight = 0.0
+            self.intents = int(intents)
+            if self.intents:
+                # The latent-intent head: topic memberships of the items, the intent prior
+                # read from the decoder's output, the intent term's scale (1 + 10 * s).
+                dim = self.embedding_dim
+                self.topic_kernel = self.add_weight(
+                    name="intent_topics", shape=(dim, self.intents),
+                    initializer=normal(stddev=1.0 / np.sqrt(dim), seed=seed + 50))
+                self.prior_kernel = self.add_weight(name="intent_prior_kernel",
+                                                    shape=(dim, self.intents),
+                                                    initializer="zeros")
+                self.prior_bias = self.add_weight(name="intent_prior_bias",
+                                                  shape=(self.intents,), initializer="zeros")
+                self.intent_scale = self.add_weight(name="intent_scale", shape=(),
+                                                    initializer="zeros")
 
         def _unpack(self, inputs):
             if isinstance(inputs, (tuple, list)):
@@ -270,15 +301,70 @@ def _session_network_class():
             return -tf.reduce_sum(tf.where(allowed, target * tf.nn.log_softmax(logits), 0.0),
                                   axis=-1)
 
+        def intent_memberships(self):
+            """(n_items, intents): each item's soft membership of the intents."""
+            table = self.token_table()[1:]
+            return tf.nn.softmax(tf.matmul(table, self.topic_kernel), axis=-1)
+
+        def mixture_log_probs(self, hidden, tokens, gap_in, gap_out, counts, next_tokens):
+            """Log-probabilities (batch, positions, n_items) of the latent-intent head.
+
+            Under intent ``f`` the law at a position is the softmax, over its choice
+            set, of the usual logits plus ``scale * m_jf``; the session's earlier views
+            (those after the last gap of more than 20 minutes, when the next event
+            continues the session) are evidence on ``f`` by Bayes' rule from a prior
+            read from the decoder's output; the output mixes the laws by the
+            posterior. ``next_tokens`` (the token after each position, 0: none) are
+            the evidence and always in their position's choice set; ``counts`` (1 +
+            items released by the next event's time) give the rest of it.
+            """
+            n = self.num_items
+            seen = tf.cumsum(tf.one_hot(tokens, n + 1), axis=1)[..., 1:]
+            allowed = seen <= 0
+            if self.release_rank is not None:
+                allowed &= self.release_rank[None, None, :] <= (counts - 1)[..., None]
+            allowed |= tf.one_hot(next_tokens - 1, n) > 0
+            logits = tf.where(allowed, self.context_logits(hidden, tokens, gap_out), -1e9)
+            intent = (1.0 + 10.0 * self.intent_scale) * self.intent_memberships()
+            top = tf.stop_gradient(tf.reduce_max(logits, axis=-1, keepdims=True))
+            # log sum_j exp(logit_j + intent_jf): one normaliser per position and intent.
+            normaliser = tf.math.log(tf.einsum("bpn,nk->bpk", tf.exp(logits - top),
+                                               tf.exp(intent)) + 1e-30) + top
+            padded = tf.concat([tf.zeros((1, self.intents)), intent], axis=0)
+            # log P(next token | intent), up to a term that does not depend on the intent.
+            evidence = tf.gather(padded, next_tokens) - normaliser
+            evidence *= tf.cast((next_tokens > 0) & (tokens > 0), tf.float32)[..., None]
+            # Evidence of the view at position s, read from position s - 1.
+            evidence = tf.concat([tf.zeros_like(evidence[:, :1]), evidence[:, :-1]], axis=1)
+            starts = tf.cast((gap_in == 0) | (gap_in > _CONTINUES_BUCKET), tf.int32)
+            session = tf.cumsum(starts, axis=1)
+            continues = (gap_out >= 1) & (gap_out <= _CONTINUES_BUCKET)
+            length = tokens.shape[1]
+            earlier = tf.linalg.band_part(tf.ones((length, length)), -1, 0) > 0
+            same = (tf.equal(session[:, :, None], session[:, None, :]) & earlier[None]
+                    & continues[:, :, None])
+            prior = tf.einsum("btd,dk->btk", hidden, self.prior_kernel) + self.prior_bias
+            log_posterior = tf.nn.log_softmax(
+                prior + tf.einsum("bts,bsk->btk", tf.cast(same, tf.float32), evidence), axis=-1)
+            weights = log_posterior - normaliser
+            top_w = tf.stop_gradient(tf.reduce_max(weights, axis=-1, keepdims=True))
+            mixed = tf.math.log(tf.einsum("bpk,nk->bpn", tf.exp(weights - top_w),
+                                          tf.exp(intent)) + 1e-30) + top_w
+            return tf.where(allowed, logits + mixed, -1e9)
+
         def train_step(self, data):
             (tokens, gap_in, gap_out, users, counts, soft_rows), targets = data
             with tf.GradientTape() as tape:
                 hidden = self((tokens, gap_in, gap_out, users), training=True)
                 keep = targets > 0
                 labels = tf.boolean_mask(targets, keep) - 1
-                logits = self.choice_set_logits(
-                    tf.boolean_mask(self.context_logits(hidden, tokens, gap_out), keep), tokens,
-                    counts, keep, labels)
+                if self.intents:
+                    logits = tf.boolean_mask(self.mixture_log_probs(
+                        hidden, tokens, gap_in, gap_out, counts, targets), keep)
+                else:
+                    logits = self.choice_set_logits(
+                        tf.boolean_mask(self.context_logits(hidden, tokens, gap_out), keep),
+                        tokens, counts, keep, labels)
                 each = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
                 if self.soft_table is not None and self.teacher_weight > 0:
                     soft = self.distillation_loss(logits, tf.boolean_mask(soft_rows, keep))
@@ -303,7 +389,10 @@ class SessionSASRecModel(SideSASRecModel):
     event]`` added; the decoder's output gets the user's vector ``p_u`` added
     (L2 penalty ``user_l2``); the logit of item ``j`` after position ``t`` is
     ``(h_t + p_u) . e_j + b_j + w_ep [j is the next episode of a watched
-    series] + w_cr(gap) [j has the creator of the view at t]``.
+    series] + w_cr(gap) [j has the creator of the view at t]``. With
+    ``intents`` the output is instead a mixture of ``intents`` such softmaxes,
+    each with an intent term added, weighted by the posterior of the session's
+    intent given its earlier views (the module docstring has the head).
 
     ``fit(train, item_vectors, *, validation=None, item_side, release_time=None,
     teacher=None)`` as :class:`SideSASRecModel`; ``train`` (and ``validation``,
@@ -339,12 +428,20 @@ class SessionSASRecModel(SideSASRecModel):
         Weight of the teacher's cross-entropy when ``fit`` gets a ``teacher``
         (ignored otherwise). MiniClips small: 0.95 beat 0.7, 0.9 and 1.0 (the
         observed views still matter).
+    intents : int >= 0, default 0
+        Latent intents of the output head (0: no head, one softmax). MiniClips
+        small: 10 raise the plain model by 0.010-0.021 NDCG@10 per seed, not a
+        distilled one (``benchmarks/sequential_distillation.py``). Scoring and
+        training cost grow with ``intents`` x items per position.
     **params
         As :class:`SideSASRecModel`.
 
     Attributes (after ``fit``)
     --------------------------
     train_times_ : list of float64 arrays (seconds), one per training user
+    release_rank_, release_order_s_ : int array per item, sorted release times (s)
+        With ``intents`` and a ``release_time``: the head's choice sets at the
+        history's views (None otherwise; a clip added later counts as released).
     """
 
     _uses_context = True
@@ -357,7 +454,7 @@ class SessionSASRecModel(SideSASRecModel):
                  embedding_dim: int = 64, num_blocks: int = 2, num_heads: int = 1,
                  dropout: float = 0.5, learning_rate: float = 3e-3, epochs: int = 60,
                  batch_size: int = 32, patience: int | None = 8, all_windows: bool = True,
-                 teacher_weight: float = 0.95, seed: int = 0):
+                 teacher_weight: float = 0.95, intents: int = 0, seed: int = 0):
         super().__init__(use_item_id=use_item_id, use_content=use_content,
                          mask_training=mask_training, max_len=max_len,
                          embedding_dim=embedding_dim, num_blocks=num_blocks,
@@ -367,6 +464,7 @@ class SessionSASRecModel(SideSASRecModel):
         self.user_vector = user_vector
         self.user_l2 = user_l2
         self.teacher_weight = teacher_weight
+        self.intents = intents
         self.time_gaps = time_gaps
         self.transitions = transitions
         self.creator_column = creator_column
@@ -381,6 +479,7 @@ class SessionSASRecModel(SideSASRecModel):
                 raise ParameterError(f"{name}={getattr(self, name)!r} must be True or False")
         check_number("user_l2", self.user_l2, low=0)
         check_number("teacher_weight", self.teacher_weight, low=0, high=1)
+        check_int("intents", self.intents, low=0)
         if not isinstance(self.creator_column, str):
             raise ParameterError("creator_column must be a column name (str)")
         if isinstance(self.series_columns, str) or len(self.series_columns) != 2 or not all(
@@ -428,7 +527,16 @@ class SessionSASRecModel(SideSASRecModel):
         self.creator_vocabulary_, self.series_vocabulary_ = [], []
         self.creator_codes_, self.series_codes_, self.episodes_ = self._transition_columns(
             self._item_side_full, self.item_ids_)
+        self.release_rank_, self.release_order_s_ = None, None
         super()._fit(X, vectors, train)
+
+    def _prepare_release_counts(self) -> None:
+        super()._prepare_release_counts()
+        if self.intents:
+            # Kept for scoring: the intent head's choice sets at the history's views.
+            self.release_rank_ = self._release_rank.copy()
+            self.release_order_s_ = np.sort(_seconds(
+                self._release_time.reindex(self.item_ids_).to_numpy()))
 
     def _transition_columns(self, item_side, item_ids):
         """Per item: creator code, series code (0: none) and episode number (-1: none).
@@ -596,6 +704,9 @@ class SessionSASRecModel(SideSASRecModel):
         return table, first_row
 
     def _network(self, num_items, release_rank=None):
+        if release_rank is None and self.intents:
+            # A loaded or grown model: the intent head reads the release ranks at scoring.
+            release_rank = getattr(self, "release_rank_", None)
         if num_items != len(self.item_vectors_) or num_items != len(self.side_codes_):
             raise ModelError(f"{num_items} items but {len(self.item_vectors_)} content vectors "
                              f"and {len(self.side_codes_)} side rows")
@@ -603,7 +714,7 @@ class SessionSASRecModel(SideSASRecModel):
             self.item_vectors_, self.side_codes_, [len(v) for v in self.side_vocabularies_],
             num_users=len(self.user_ids_), num_gaps=len(GAP_EDGES_S) + 2,
             next_item=self._next_tokens(), creator=np.r_[0, self.creator_codes_],
-            transitions=self.transitions, use_content=self.use_content,
+            transitions=self.transitions, intents=self.intents, use_content=self.use_content,
             release_rank=release_rank, mask_training=self.mask_training,
             use_item_id=self.use_item_id, max_len=self.max_len,
             embedding_dim=self.embedding_dim, num_blocks=self.num_blocks,
@@ -626,24 +737,42 @@ class SessionSASRecModel(SideSASRecModel):
     # ------------------------------------------------------------------ scoring
 
     def _context(self, histories, times, at, users):
-        """Padded model inputs for token histories, their times (s), request times, users."""
+        """Padded model inputs for token histories, their times (s), request times, users.
+
+        The fifth array is each position's release count (1 + items released by the
+        next event; with ``intents`` and release times only, else "all released").
+        """
         tokens = pad_sequences(histories, self.max_len)
+        everything = len(self.item_ids_) + 1
+        counts = np.full(tokens.shape, everything, np.int32)
+        order = getattr(self, "release_order_s_", None) if self.intents else None
         gap_in, gap_out = [], []
-        for history, stamps, now in zip(histories, times, at, strict=True):
+        for row, (history, stamps, now) in enumerate(zip(histories, times, at, strict=True)):
             stamps = (np.full(len(history), np.nan) if stamps is None
                       else np.asarray(stamps, np.float64))
             gap_in.append(np.r_[np.nan, np.diff(stamps)])
             gap_out.append(np.r_[stamps[1:], now] - stamps)
+            if order is not None and len(history):
+                following = np.r_[stamps[1:], now][-self.max_len:]
+                known = np.searchsorted(order, following, side="right") + 1
+                counts[row, self.max_len - len(following):] = np.where(
+                    np.isnan(following), everything, known)
         return (tokens, self._gap_matrix(gap_in), self._gap_matrix(gap_out),
-                np.asarray(users, np.int32))
+                np.asarray(users, np.int32), counts)
 
-    def _score_context(self, tokens, gap_in, gap_out, users, batch_size: int = 256):
+    def _score_context(self, tokens, gap_in, gap_out, users, counts, batch_size: int = 256):
+        following = np.zeros_like(tokens)
+        following[:, :-1] = np.where(tokens[:, :-1] > 0, tokens[:, 1:], 0)
         scores = []
         for start in range(0, len(tokens), batch_size):
             part = slice(start, start + batch_size)
             hidden = self.network_((tokens[part], gap_in[part], gap_out[part], users[part]),
                                    training=False)
-            logits = self.network_.context_logits(hidden, tokens[part], gap_out[part])
+            if self.intents:
+                logits = self.network_.mixture_log_probs(
+                    hidden, *(a[part] for a in (tokens, gap_in, gap_out, counts, following)))
+            else:
+                logits = self.network_.context_logits(hidden, tokens[part], gap_out[part])
             scores.append(logits[:, -1, :].numpy())
         return np.concatenate(scores)
 
@@ -721,6 +850,11 @@ class SessionSASRecModel(SideSASRecModel):
             table[remap] = old
             table[added] = fresh
         self.creator_codes_, self.series_codes_, self.episodes_ = grown
+        if getattr(self, "release_rank_", None) is not None:
+            # A new item's release time is unknown: the intent head treats it as released.
+            rank = np.zeros(n, np.int32)
+            rank[remap] = self.release_rank_
+            self.release_rank_ = rank
         return remap, added
 
     def save(self, path) -> Path:
@@ -731,11 +865,14 @@ class SessionSASRecModel(SideSASRecModel):
         path = Path(path)
         with atomic_dir(path) as folder:
             super().save(Path(folder) / "side")
+            release = ({} if getattr(self, "release_rank_", None) is None else
+                       {"release_rank": self.release_rank_,
+                        "release_order": self.release_order_s_})
             np.savez(Path(folder) / "session.npz",
                      times=np.concatenate(self.train_times_),
                      lengths=np.array([len(t) for t in self.train_times_]),
                      creator=self.creator_codes_, series=self.series_codes_,
-                     episodes=self.episodes_)
+                     episodes=self.episodes_, **release)
             (Path(folder) / "session.json").write_text(json.dumps(
                 {"creator_vocabulary": self.creator_vocabulary_,
                  "series_vocabulary": self.series_vocabulary_}))
@@ -757,6 +894,9 @@ class SessionSASRecModel(SideSASRecModel):
             model.creator_codes_ = data["creator"]
             model.series_codes_ = data["series"]
             model.episodes_ = data["episodes"]
+            model.release_rank_, model.release_order_s_ = (
+                (data["release_rank"], data["release_order"]) if "release_rank" in data.files
+                else (None, None))
         model.network_ = model._build_network(len(model.item_ids_))
         model.network_.load_weights(str(side / "content" / "network" / "network.weights.h5"))
         return model
