@@ -32,7 +32,7 @@ session gives on the session's purpose. The head does it in closed form: each
 item belongs softly to ``K`` intents, ``m_j = softmax(e_j A)`` from its token
 embedding; under intent ``f`` the next view follows the softmax (over the
 position's choice set) of the usual logits plus ``s m_jf``; each earlier view
-of the session in progress (views less than 20 minutes apart) multiplies the
+of the session in progress (views at most 20 minutes apart) multiplies the
 intent's prior, read from the decoder's output, by its probability under
 that intent (Bayes' rule); the output mixes the ``K`` laws by the posterior.
 A request that starts a new session gets the prior alone. The head needs the
