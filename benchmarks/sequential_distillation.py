@@ -217,17 +217,14 @@ def main() -> None:
     for name in runs:
         summary[name]["share_of_sequential_oracle"] = round(
             summary[name][f"ndcg@{K}"] / oracles["sequential"], 3)
-    student_ndcg = np.array(summary["distilled"][f"ndcg@{K}_per_seed"])
-    teacher_ndcg = np.array(summary["teacher"][f"ndcg@{K}_per_seed"])
+    def per_seed(name):
+        return np.array(summary[name][f"ndcg@{K}_per_seed"])
+
     summary["distilled_over_teacher_per_seed"] = [
-        round(float(v), 3) for v in student_ndcg / teacher_ndcg]
-    summary["distilled_minus_session_sasrec_per_seed"] = [
-        round(float(v), 4)
-        for v in student_ndcg - np.array(summary["session_sasrec"][f"ndcg@{K}_per_seed"])]
-    summary["intents_minus_session_sasrec_per_seed"] = [
-        round(float(v), 4)
-        for v in np.array(summary["session_sasrec_intents"][f"ndcg@{K}_per_seed"])
-        - np.array(summary["session_sasrec"][f"ndcg@{K}_per_seed"])]
+        round(float(v), 3) for v in per_seed("distilled") / per_seed("teacher")]
+    for name, short in (("distilled", "distilled"), ("session_sasrec_intents", "intents")):
+        summary[f"{short}_minus_session_sasrec_per_seed"] = [
+            round(float(v), 4) for v in per_seed(name) - per_seed("session_sasrec")]
     common.emit({"size": size, "k": K, **summary,
                  "oracle_sequential": round(oracles["sequential"], 4),
                  "oracle_bag": round(oracles["bag_of_views"], 4),

@@ -318,12 +318,7 @@ def _session_network_class():
             the evidence and always in their position's choice set; ``counts`` (1 +
             items released by the next event's time) give the rest of it.
             """
-            n = self.num_items
-            seen = tf.cumsum(tf.one_hot(tokens, n + 1), axis=1)[..., 1:]
-            allowed = seen <= 0
-            if self.release_rank is not None:
-                allowed &= self.release_rank[None, None, :] <= (counts - 1)[..., None]
-            allowed |= tf.one_hot(next_tokens - 1, n) > 0
+            allowed = self.choice_sets(tokens, counts, next_tokens)
             logits = tf.where(allowed, self.context_logits(hidden, tokens, gap_out), -1e9)
             intent = (1.0 + 10.0 * self.intent_scale) * self.intent_memberships()
             top = tf.stop_gradient(tf.reduce_max(logits, axis=-1, keepdims=True))
@@ -364,7 +359,7 @@ def _session_network_class():
                 else:
                     logits = self.choice_set_logits(
                         tf.boolean_mask(self.context_logits(hidden, tokens, gap_out), keep),
-                        tokens, counts, keep, labels)
+                        tokens, counts, keep, targets)
                 each = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
                 if self.soft_table is not None and self.teacher_weight > 0:
                     soft = self.distillation_loss(logits, tf.boolean_mask(soft_rows, keep))
@@ -535,8 +530,7 @@ class SessionSASRecModel(SideSASRecModel):
         if self.intents:
             # Kept for scoring: the intent head's choice sets at the history's views.
             self.release_rank_ = self._release_rank.copy()
-            self.release_order_s_ = np.sort(_seconds(
-                self._release_time.reindex(self.item_ids_).to_numpy()))
+            self.release_order_s_ = _seconds(self._release_order)
 
     def _transition_columns(self, item_side, item_ids):
         """Per item: creator code, series code (0: none) and episode number (-1: none).

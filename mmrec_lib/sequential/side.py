@@ -141,20 +141,24 @@ def _side_network_class():
                 table = table + embedding(codes) * present
             return table
 
-        def choice_set_logits(self, logits, tokens, counts, keep, labels):
-            """With ``mask_training``: -1e9 for the items not in each kept position's choice set.
+        def choice_sets(self, tokens, counts, next_tokens):
+            """(batch, positions, n_items): True where an item is a choice at the position.
 
             Watched at or before the position (within the window) or, with release
-            ranks, released after the event: not a choice. The target always is.
+            ranks, released after the event (``counts``: 1 + items released by
+            then): not a choice. The next token (0: none) always is.
             """
+            seen = tf.cumsum(tf.one_hot(tokens, self.num_items + 1), axis=1)[..., 1:]
+            allowed = seen <= 0
+            if self.release_rank is not None:
+                allowed &= self.release_rank[None, None, :] <= (counts - 1)[..., None]
+            return allowed | (tf.one_hot(next_tokens - 1, self.num_items) > 0)
+
+        def choice_set_logits(self, logits, tokens, counts, keep, targets):
+            """With ``mask_training``: -1e9 for the items not in each kept position's choice set."""
             if not self.mask_training:
                 return logits
-            seen = tf.cumsum(tf.one_hot(tokens, self.num_items + 1), axis=1)[..., 1:]
-            allowed = tf.boolean_mask(seen, keep) <= 0
-            if self.release_rank is not None:
-                released = tf.boolean_mask(counts, keep) - 1
-                allowed &= self.release_rank[None, :] <= released[:, None]
-            allowed |= tf.one_hot(labels, self.num_items) > 0
+            allowed = tf.boolean_mask(self.choice_sets(tokens, counts, targets), keep)
             return tf.where(allowed, logits, -1e9)
 
         def train_step(self, data):
@@ -165,7 +169,7 @@ def _side_network_class():
                 kept = tf.boolean_mask(hidden, keep)
                 labels = tf.boolean_mask(targets, keep) - 1
                 logits = self.choice_set_logits(self.item_logits(kept), tokens, counts, keep,
-                                                labels)
+                                                targets)
                 loss = tf.reduce_mean(
                     tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
             gradients = tape.gradient(loss, self.trainable_variables)
@@ -261,12 +265,13 @@ class SideSASRecModel(ContentSASRecModel):
             self._side_frame, self.item_ids_)
         self.side_columns_ = [str(c) for c in self._side_frame.columns]
         self._counts, self._release_rank, self._validation_counts = None, None, None
+        self._release_order = None
         if self._release_time is not None:
             self._prepare_release_counts()
         try:
             super()._fit(X, vectors, train)
         finally:
-            del self._counts, self._release_rank, self._validation_counts
+            del self._counts, self._release_rank, self._validation_counts, self._release_order
 
     def _prepare_release_counts(self) -> None:
         """Per event: 1 + number of catalogue items released by then; per item: its rank."""
@@ -275,7 +280,7 @@ class SideSASRecModel(ContentSASRecModel):
             missing = np.asarray(self.item_ids_)[release.isna().to_numpy()][:5].tolist()
             raise DataError(f"release_time has no value for item(s) {missing}")
         release = release.to_numpy()
-        order = np.sort(release)
+        order = self._release_order = np.sort(release)
         # rank[j] <= count(t) iff item j is released by t (ties included).
         self._release_rank = np.searchsorted(order, release, side="right").astype(np.int32)
         ordered = sort_interactions(self._raw_train)
