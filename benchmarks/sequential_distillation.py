@@ -100,6 +100,13 @@ where it diverges most from the teacher, 0.308 / 0.290 / 0.294 (0.297) and 0.299
 every epoch (patience 40), each seed settles from about epoch 60 on a plateau of its own,
 0.302 / 0.289 / 0.294 on average over the later epochs, and the epoch chosen by the test
 figure itself gives 0.308 / 0.295 / 0.298 (0.300): no stopping rule reaches 0.303.
+The student follows its teacher's seed more than its own (teacher seed, student seed ->
+NDCG@10): teacher 0 gives 0.304 / 0.299 (students 0 / 1), teacher 1 0.293 / 0.286 / 0.287
+(students 0 / 1 / 2), teacher 2 0.292 / 0.295 (students 1 / 2), though teachers 0 and 1
+score alike (0.311 / 0.309) and teacher 0 has the lowest validation figure. Stopping the
+teacher earlier, as knowledge-distillation work suggests (Cho and Hariharan 2019), does not
+pick the better teacher: 300 steps instead of 600 give students 0.291 / 0.284 / 0.287, 200
+steps 0.290 / 0.274 / 0.274; 1,000 steps 0.304 / 0.283 / 0.293.
 How much room is left: ``miniclips_learnable.py --attributes session`` reads the clip
 attributes from these same content vectors; the well-specified model then reaches 0.312
 on data seed 0, and 0.323 with the category read as well as a classifier trained on the
