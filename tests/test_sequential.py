@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mmrec_lib import sequential as sq
-from mmrec_lib.errors import DataError, ModelError, ParameterError
+from mmrec_lib.errors import DataError, ModelError, NotFittedError, ParameterError
 from mmrec_lib.interest import EASEModel, InterestModel
 
 NUM_ITEMS = 12
@@ -381,3 +381,45 @@ def test_gru4rec_learns_the_rule(rule_split):
     model.fit(rule_split.train, validation=rule_split.validation)
     assert sq.evaluate_next_item(model, rule_split, k=1)["hr@1"] > 0.8
     assert 1 <= model.best_epoch_ <= 10
+
+
+# ---------------------------------------------------------------- refit on train + validation
+
+
+def test_refit_with_validation_adds_each_validation_view_at_the_chosen_length(sasrec,
+                                                                                rule_split):
+    refit = sq.refit_with_validation(sasrec, rule_split)
+    assert type(refit) is sq.SASRecModel and refit is not sasrec
+    assert refit.epochs == sasrec.best_epoch_ and len(refit.history_["loss"]) == refit.epochs
+    assert "val_ndcg@10" not in refit.history_
+    # Every evaluated user's sequence now ends with its validation view; the model given
+    # is left as it was.
+    validation = rule_split.validation.set_index("user_id")["item_id"]
+    users = list(refit.user_ids_)
+    for user, item in validation.items():
+        last = refit.train_sequences_[users.index(user)][-1]
+        assert refit.item_ids_[last - 1] == item
+    assert sum(map(len, refit.train_sequences_)) == len(rule_split.train) + len(validation)
+    assert sum(map(len, sasrec.train_sequences_)) == len(rule_split.train)
+    assert sq.evaluate_next_item(refit, rule_split, k=1)["hr@1"] > 0.8
+
+
+def test_refit_with_validation_bad_input(sasrec, rule_split):
+    with pytest.raises(NotFittedError):
+        sq.refit_with_validation(sq.SASRecModel(), rule_split)
+    markov = sq.MarkovModel().fit(rule_split.train)
+    with pytest.raises(ModelError, match="chooses no training length"):
+        sq.refit_with_validation(markov, rule_split)
+    unvalidated = sq.SASRecModel(max_len=8, embedding_dim=8, num_blocks=1, epochs=1,
+                                 seed=0).fit(rule_split.train)
+    with pytest.raises(ModelError, match="without validation"):
+        sq.refit_with_validation(unvalidated, rule_split)
+    with pytest.raises(ParameterError, match="validation="):
+        sq.refit_with_validation(sasrec, rule_split, validation=rule_split.validation)
+    empty = sq.SequenceSplit(rule_split.train, rule_split.validation.iloc[:0], rule_split.test)
+    with pytest.raises(DataError, match="no rows"):
+        sq.refit_with_validation(sasrec, empty)
+    narrow = sq.SequenceSplit(rule_split.train, rule_split.validation[["user_id", "item_id"]],
+                              rule_split.test)
+    with pytest.raises(DataError, match="timestamp"):
+        sq.refit_with_validation(sasrec, narrow)

@@ -232,3 +232,11 @@ def test_intent_posterior_bad_input(model):
     prior = model.intent_posterior([[1]], times=[[0.0]], at=[10 * DAY])[0]
     within = model.intent_posterior([[1, 2, 3]])[0]
     assert within.max() > prior.max()
+
+
+def test_refit_with_validation_runs_the_chosen_number_of_steps(model, split):
+    refit = sq.refit_with_validation(model, split, topic_vectors())
+    assert refit.steps == model.best_step_ and refit.best_step_ == model.best_step_
+    assert refit.history_["val_ndcg@10"] == []
+    assert sum(map(len, refit.train_sequences_)) == len(split.train) + len(split.validation)
+    assert sq.evaluate_next_item(refit, split, k=10)["ndcg@10"] > 0

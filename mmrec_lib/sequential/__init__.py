@@ -17,10 +17,11 @@
   constrained to codes that exist (new releases included).
 
 Every model follows :class:`SequentialModel`: ``fit(train, item_vectors=None, *,
-validation=None)``, ``score(user_ids)``, ``score_histories(histories)``, ``recommend``.
+validation=None)``, ``score(user_ids)``, ``score_histories(histories)``, ``recommend``;
+:func:`refit_with_validation` refits one on train + validation at the length it chose.
 """
 
-from mmrec_lib.sequential.base import SequentialModel
+from mmrec_lib.sequential.base import SequentialModel, refit_with_validation
 from mmrec_lib.sequential.baselines import (
     MarkovModel,
     SequentialEASEModel,
@@ -80,6 +81,7 @@ __all__ = [
     "evaluate_next_item",
     "evaluate_session",
     "SequentialModel",
+    "refit_with_validation",
     "SequentialPopularityModel",
     "SequentialEASEModel",
     "MarkovModel",

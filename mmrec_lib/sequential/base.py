@@ -24,10 +24,10 @@ import pandas as pd
 from mmrec_lib.errors import DataError, ModelError, ParameterError
 from mmrec_lib.interactions import ITEM_COL, USER_COL, IdEncoder, check_interactions
 from mmrec_lib.interest import InterestModel
-from mmrec_lib.sequential.data import encode_sequences, user_sequences
+from mmrec_lib.sequential.data import encode_sequences, sort_interactions, user_sequences
 from mmrec_lib.utils import check_is_fitted
 
-__all__ = ["SequentialModel"]
+__all__ = ["SequentialModel", "refit_with_validation"]
 
 
 class SequentialModel(InterestModel):
@@ -182,3 +182,60 @@ class SequentialModel(InterestModel):
             (matrix.data, (matrix.row, remap[matrix.col])),
             shape=(matrix.shape[0], len(self.item_ids_)))
         return remap, self.item_encoder_.transform(new_ids)
+
+
+# The fitted attribute that records the training length chosen on validation -> the
+# parameter that sets it: epochs for the Keras models, full-batch steps for the intent model.
+_CHOSEN_LENGTH = (("best_epoch_", "epochs"), ("best_step_", "steps"))
+
+
+def refit_with_validation(model: SequentialModel, split, item_vectors=None, **fit_kwargs):
+    """A copy of ``model`` fitted on ``split.train`` + ``split.validation`` at its chosen length.
+
+    Introduced in chapter 09. Early stopping spends each user's second-latest view
+    on choosing the training length; once it is chosen, that view can teach too,
+    as in the final fit of a cross-validated model. The copy has ``model``'s
+    parameters with ``epochs`` (Keras models) or ``steps`` (the intent model) set
+    to the length ``model`` chose on validation (``best_epoch_`` / ``best_step_``),
+    and is fitted on the training and validation rows together (sorted by user
+    then time), without validation. ``model`` is left as it was.
+
+    Parameters
+    ----------
+    model : SequentialModel
+        Fitted with ``validation=split.validation``.
+    split : SequenceSplit
+        The split ``model`` was fitted and validated on; ``split.test`` is not read.
+    item_vectors : DataFrame, optional
+        As for ``model.fit``.
+    **fit_kwargs
+        Passed to ``fit`` (``item_side``, ``release_time``, ``teacher`` ...).
+
+    Returns
+    -------
+    SequentialModel
+        A new fitted model of the same class.
+    """
+    check_is_fitted(model)
+    for attribute, parameter in _CHOSEN_LENGTH:
+        if hasattr(model, attribute) and parameter in model.get_params():
+            break
+    else:
+        raise ModelError(f"{type(model).__name__} chooses no training length on validation "
+                         "(no epochs or steps): there is nothing to refit at")
+    if getattr(model, "history_", {}).get("val_ndcg@10") in (None, []):
+        raise ModelError(f"{type(model).__name__} was fitted without validation: its "
+                         f"{attribute[:-1]} was not chosen on validation")
+    if "validation" in fit_kwargs:
+        raise ParameterError("refit_with_validation fits without validation; "
+                             "do not pass validation=")
+    train, validation = split.train, split.validation
+    if len(validation) == 0:
+        raise DataError("split.validation has no rows: there is nothing to add to train")
+    missing = [c for c in train.columns if c not in validation.columns]
+    if missing:
+        raise DataError(f"split.validation lacks the train columns {missing}")
+    rows = sort_interactions(pd.concat([train, validation[list(train.columns)]],
+                                       ignore_index=True))
+    copy = type(model)(**{**model.get_params(), parameter: int(getattr(model, attribute))})
+    return copy.fit(rows, item_vectors, **fit_kwargs)
