@@ -226,33 +226,32 @@ out-of-fold readout (ridge and logistic regressions fitted on the hidden labels:
 attributes' precision, not a better layout of them, and precision pays only from about 0.95 on
 every attribute at once. At r = 0.95 the whole refit chain clears the bar on every seed:
 teacher_refit 0.316 / 0.310 / 0.315, distilled_intents_refit 0.312 / 0.307 / 0.304 (0.308, 71 %
-of the oracle), and on seeds 3 / 4 / 5 0.305 / 0.306 / 0.311 (one noise draw). MiniClips renders
-the energy at R^2 0.88, the timbre at 0.92 and the category at accuracy 0.93: a generator whose
-content lets a SASRec reach the bar would render the clips that much more exactly.
-A scouting render tests that on the media themselves (scratch: a copy of the generator with its own
-cache, nothing landed). The renderer draws the same random numbers whatever its noise levels, so the
-world, the views and both oracles stay as they are; only the clips change. With less render noise
-(brightness sd 0.03 instead of 0.08, motion-speed jitter +-8 % instead of +-30 %, scene hue sd 0.025
-instead of 0.06, tempo sd 2 BPM instead of 6, the category's root note 90 % of the time instead of
-65 %) the content reads the energy at R^2 0.93, the timbre at 0.92, the style at 0.98 and the
-category at accuracy 0.98, and the landed chain gives teacher 0.317 / 0.297 / 0.316, teacher_refit
-0.320 / 0.311 / 0.326 and distilled_intents_refit 0.311 / 0.305 / 0.306 (0.307, 71.0 % of the
-oracle), and on seeds 3 / 4 / 5, measured after, 0.311 / 0.308 / 0.309: 0.308 over six seeds
-(71.2 %), every seed above 0.3032. The category sharpened alone (scene hue and root note: energy
-0.88, category 0.98) does not lift the teacher (0.296 / 0.297, teacher_refit 0.308 / 0.309 on
-seeds 0 / 1): the gain needs the energy too, and that energy came from the frames (their brightness:
-the visual block reads it at R^2 0.89 instead of 0.56). That breaks a lesson: chapter 01's probe
-then reads the energy better from the frames than from the sound (R^2 0.78 against 0.73; now 0.53
-against 0.71), which the chapter asserts against, since MiniClips puts the energy in the sound.
-Pushed further (a wider timbre roll-off and a softer click, brightness sd 0.01) the content reads
-the energy at 0.97 and the timbre at 0.94, with teacher_refit 0.316 / 0.317 / 0.318 (students not
-run). A generator that keeps the lessons would make the sound carry the energy that exactly: the
-voice masks it now (from the loudness alone, out-of-fold R^2 0.91 on the clips without narration,
-0.58 over all), and the beat tracker hardly reads the tempo of clips this short (R^2 0.10). A first
-try, frames as now: a loudness range of 0.06-0.46 instead of 0.12-0.34, tempo sd 2, the wider
-roll-off and softer click, the hue and root note as above. The sound then reads the energy at R^2
-0.92 (0.82 now), the content at 0.93, and chapter 01's lesson holds (frames 0.53 against sound
-0.84); teacher 0.303 / 0.308, teacher_refit 0.317 / 0.316 on seeds 0 / 1 (students not run yet).
+of the oracle), and on seeds 3 / 4 / 5 0.305 / 0.306 / 0.311 (one noise draw).
+Would clips rendered that exactly do the same? A scouting render tests it on the media themselves
+(scratch: a copy of the generator with its own cache, nothing landed). The renderer draws the same
+random numbers whatever its noise levels, so the world, the views and both oracles stay as they are;
+only the clips change. With less render noise (brightness sd 0.03 instead of 0.08, motion-speed
+jitter +-8 % instead of +-30 %, scene hue sd 0.025 instead of 0.06, tempo sd 2 BPM instead of 6, the
+category's root note 90 % of the time instead of 65 %) the content reads the energy at R^2 0.93, the
+timbre at 0.92, the style at 0.98 and the category at accuracy 0.98, and the landed chain gives
+teacher 0.317 / 0.297 / 0.316, teacher_refit 0.320 / 0.311 / 0.326 and distilled_intents_refit 0.311
+/ 0.305 / 0.306 (0.307, 71.0 % of the oracle), and on seeds 3 / 4 / 5, measured after, 0.311 / 0.308
+/ 0.309: 0.308 over six seeds (71.2 %), every seed above 0.3032. The category sharpened alone (scene
+hue and root note: energy 0.88, category 0.98) does not lift the teacher (0.296 / 0.297,
+teacher_refit 0.308 / 0.309 on seeds 0 / 1): the gain needs the energy too, and that energy came
+from the frames (their brightness: the visual block reads it at R^2 0.89 instead of 0.56). That
+breaks a lesson: chapter 01's probe then reads the energy better from the frames than from the sound
+(R^2 0.78 against 0.73; now 0.53 against 0.71), which the chapter asserts against, since MiniClips
+puts the energy in the sound. Pushed further (a wider timbre roll-off and a softer click, brightness
+sd 0.01) the content reads the energy at 0.97 and the timbre at 0.94, with teacher_refit 0.316 /
+0.317 / 0.318 (students not run). A generator that keeps the lessons would make the sound carry the
+energy that exactly: the voice masks it now (from the loudness alone, out-of-fold R^2 0.91 on the
+clips without narration, 0.58 over all), and the beat tracker hardly reads the tempo of clips this
+short (R^2 0.10). A first try keeps the frames as they are and widens the loudness range (0.06-0.46
+instead of 0.12-0.34), with tempo sd 2, the wider roll-off and softer click, and the hue and root
+note as above. The sound then reads the energy at R^2 0.92 (0.82 now), the content at 0.93, and
+chapter 01's lesson holds (frames 0.53 against sound 0.84); teacher 0.303 / 0.308, teacher_refit
+0.317 / 0.316 on seeds 0 / 1 (students not run yet).
 The last stdout line is JSON.
 """
 
