@@ -247,25 +247,25 @@ sd 0.01) the content reads the energy at 0.97 and the timbre at 0.94, with teach
 0.317 / 0.318 (students not run). A generator that keeps the lessons would make the sound carry the
 energy that exactly: the voice masks it now (from the loudness alone, out-of-fold R^2 0.91 on the
 clips without narration, 0.58 over all), and the beat tracker hardly reads the tempo of clips this
-short (R^2 0.10). A first try keeps the frames as they are and widens the loudness range (0.06-0.46
-instead of 0.12-0.34), with tempo sd 2, the wider roll-off and softer click, and the hue and root
-note as above. The sound then reads the energy at R^2 0.92 (0.82 now), the content at 0.93, and
-chapter 01's lesson holds (frames 0.53 against sound 0.84). Its refit student gives 0.304 / 0.309 on
-seeds 0 / 1 (teacher_refit 0.317 / 0.316, and 0.318 / 0.312 on seeds 2 / 3), but the whole CI on it
-(unit tests pass) breaks two other lessons, both through the sharper scene hue: the frames'
-nearest-neighbour graph becomes purer in category than the text's (0.805 against 0.732; chapter 07
-asserts the text's is the purest), and on new releases the frames beat the sound in chapter 08
-(0.232 against 0.222; the chapter asserts that the sound wins, now by 0.243 against 0.221 for the
-text). The sound's changes alone (hue and root note as now) keep chapter 07 but lift nothing:
-teacher_refit 0.308 / 0.305 / 0.300. With the root note at 90 % as well (hue as now): teacher_refit
-0.315 / 0.309 / 0.317, refit student 0.306 / 0.307 / 0.307 (0.307, 70.8 %); chapter 07 holds for
-seeds 0 and 1, chapter 08 holds for seed 0 by a thousandth (sound 0.222, text 0.221, frames 0.216)
-and fails with SEED = 1 (frames 0.203, sound 0.199). The sound's changes cost chapter 08's audio
-model 0.02 on new releases (0.243 to 0.222). Rendered one knob at a time (talked-over clips, musicnn
-on the raw sound, out of fold), the wider loudness range and the roll-off and click each lower the
-reading of the spoken format (0.727 to 0.693 and 0.700; all of them together 0.667), while tempo sd
-2 alone keeps it (0.730) and raises the energy's (R^2 0.54 to 0.67). The next render to try changes
-the tempo sd and the root note only.
+short (R^2 0.10). A first try keeps the frames' brightness and motion as they are and widens the
+loudness range (0.06-0.46 instead of 0.12-0.34), with tempo sd 2, the wider roll-off and softer
+click, and the hue and root note as above. The sound then reads the energy at R^2 0.92 (0.82 now),
+the content at 0.93, and chapter 01's lesson holds (frames 0.53 against sound 0.84). Its refit
+student gives 0.304 / 0.309 on seeds 0 / 1 (teacher_refit 0.317 / 0.316, and 0.318 / 0.312 on seeds
+2 / 3), but the whole CI on it (unit tests pass) breaks two other lessons, both through the sharper
+scene hue: the frames' nearest-neighbour graph becomes purer in category than the text's (0.805
+against 0.732; chapter 07 asserts the text's is the purest), and on new releases the frames beat the
+sound in chapter 08 (0.232 against 0.222; the chapter asserts that the sound wins, now by 0.243
+against 0.221 for the text). The sound's changes alone (hue and root note as now) keep chapter 07
+but lift nothing: teacher_refit 0.308 / 0.305 / 0.300. With the root note at 90 % as well (hue as
+now): teacher_refit 0.315 / 0.309 / 0.317, refit student 0.306 / 0.307 / 0.307 (0.307, 70.8 %);
+chapter 07 holds for seeds 0 and 1, chapter 08 holds for seed 0 by a thousandth (sound 0.222, text
+0.221, frames 0.216) and fails with SEED = 1 (frames 0.203, sound 0.199). The sound's changes cost
+chapter 08's audio model 0.02 on new releases (0.243 to 0.222). Rendered one knob at a time
+(talked-over clips, musicnn on the raw sound, out of fold), the wider loudness range and the
+roll-off and click each lower the reading of the spoken format (0.727 to 0.693 and 0.700; all of
+them together 0.667), while tempo sd 2 alone keeps it (0.730) and raises the energy's (R^2 0.54 to
+0.67). The next render to try changes the tempo sd and the root note only.
 The last stdout line is JSON.
 """
 
