@@ -265,7 +265,9 @@ chapter 08's audio model 0.02 on new releases (0.243 to 0.222). Rendered one kno
 (talked-over clips, musicnn on the raw sound, out of fold), the wider loudness range and the
 roll-off and click each lower the reading of the spoken format (0.727 to 0.693 and 0.700; all of
 them together 0.667), while tempo sd 2 alone keeps it (0.730) and raises the energy's (R^2 0.54 to
-0.67). The next render to try changes the tempo sd and the root note only.
+0.67). Yet a render that changes only the tempo sd and the root note lowers the teacher (teacher
+0.302 / 0.300, teacher_refit 0.306 / 0.305 on seeds 0 / 1): the gain needs the wider loudness range
+or the roll-off and click, the changes that cost chapter 08 its lesson.
 The last stdout line is JSON.
 """
 
