@@ -25,7 +25,7 @@ FRAME_SIZE = 96
 #: Audio sample rate in Hz (mono AAC track).
 AUDIO_SR = 16_000
 #: Bumped whenever the generator changes; a cached set built by another version is rebuilt.
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 
 #: (number of items, number of users, median interactions per user) for each size.
 SIZES: dict[str, tuple[int, int, float]] = {
