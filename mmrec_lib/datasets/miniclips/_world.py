@@ -48,11 +48,12 @@ _W_APPEAL = 1.0
 # it already ranked them almost as well as with it (cold NDCG@10 0.553 vs 0.586, small, seed
 # 0), so fusion with speech could not beat fusion without it (0.281 +- 0.020 vs
 # 0.283 +- 0.030, 3 seeds). Measured on small, seed 0, 3 split seeds: 2.5, 3.0 and 4.0 gave
-# a speech gain of +0.008, +0.018 and +0.023 (two std: 0.041, 0.086, 0.023); 5.0 gives
-# 0.402 +- 0.016 vs 0.310 +- 0.015 (+0.092, paired +-0.002). A side effect: the audio track
-# carries the voice, so audio alone ranked the new releases better than text or frames (until
-# generator 6 made the music louder and brighter: musicnn hears the voice less under it, and
-# the three single modalities are about even on new releases, chapter 08).
+# a speech gain of +0.008, +0.018 and +0.023 (two std: 0.041, 0.086, 0.023); 5.0 gave
+# 0.402 +- 0.016 vs 0.310 +- 0.015 (+0.092, paired +-0.002; generator 6: 0.398 vs 0.303).
+# A side effect: the audio track carries the voice, so audio alone ranked the new releases
+# better than text or frames (until generator 6 made the music louder and brighter: musicnn
+# hears the voice less under it, and the three single modalities are close on new releases,
+# chapter 08).
 _W_SPEECH = 5.0
 
 # Per-category knobs of the world: arousal offset and how common the category is. (The
