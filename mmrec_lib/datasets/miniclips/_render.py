@@ -158,24 +158,15 @@ def _render_audio(rng: np.random.Generator, truth: GroundTruth, k: int,
                                 float(truth.timbre[k]))
     n = int(round(duration * AUDIO_SR))
     t = np.arange(n) / AUDIO_SR
-    # Generator 6 made the sound say energy, timbre and category more plainly (tempo jitter
+    # Generator 6 made the music say energy, timbre and category more plainly: tempo jitter
     # 6 -> 2 BPM, loudness 0.12-0.34 -> 0.06-0.46, roll-off 2.6-0.7 -> 3.2-0.4, click 0.25 ->
-    # 0.12, the category's root note 65 % -> 90 % of clips). The world and the views are drawn
-    # apart from the media, and each clip's frames before its music, so the world, the views,
-    # the oracles and the frames are generator 5's, and so are the voice-over's words and
-    # timing (its level follows the music's); the music's own later draws shift on the clips
-    # whose root is now the category's. Why: with generator 5 no Transformer reached 70 % of
-    # the sequential oracle (issue 19) because the content vectors read the clip attributes
-    # the views depend on less well than the choice model needs; chapter 01's five audio
-    # statistics now read energy at R^2 0.84 and timbre at 0.86 (0.71 / 0.70). The refitted
-    # teacher rose from 0.310 to 0.314 and the refit student from 0.302 to 0.307 (NDCG@10,
-    # small, model seeds 0-2; benchmarks/sequential_distillation.py). What it cost: musicnn
-    # hears the narrator's format less well under louder, brighter music (about 0.73 -> 0.67
-    # accuracy on talked-over clips, out of fold), so on new releases audio no longer clearly
-    # leads text and frames in NDCG@10: the three are about even (chapter 08). Sharper scene
-    # hues (tried too) made the frames beat the text in chapter 07's graph and were dropped; a
-    # steadier tempo and root note alone lowered the teacher. Scouting:
-    # benchmarks/sequential_distillation.py's docstring.
+    # 0.12, the category's root note on 90 % of clips instead of 65 %. The world, views,
+    # oracles and frames are drawn before or apart from the music, so they are generator 5's.
+    # Why: the content read the attributes the views depend on too loosely for a Transformer
+    # to reach 70 % of the sequential oracle (issue 19); now the refit student does (0.307).
+    # Cost: musicnn hears the narrator's format less well under this music, so audio no
+    # longer clearly leads on new releases (chapter 08). The scouting behind these values is
+    # in benchmarks/sequential_distillation.py's docstring.
     # Energy: tempo, loudness and mode (major if positive valence, minor otherwise).
     tempo = float(np.clip(95 + 45 * arousal + rng.normal(0, 2), 50, 170))
     beat = 60.0 / tempo
